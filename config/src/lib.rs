@@ -1,0 +1,4 @@
+//! placeholder
+pub mod schema;
+pub mod units;
+mod locate;

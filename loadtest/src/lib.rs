@@ -1,0 +1,14 @@
+//! tidegate's instruments: what the benchmarks and end-to-end tests put behind the proxy.
+//!
+//! - [`function`]: `tidegate-fn`, a synthetic function instance whose latency, CPU, memory,
+//!   response size, status and caching headers are chosen per request. Tests of the proxy
+//!   drive it through query parameters and `x-fn-*` headers; benchmarks use its default
+//!   answer, which costs next to nothing.
+//! - [`units`]: durations (`"50ms"`) and sizes (`"10MiB"`) in the spelling tidegate's config
+//!   uses, for flags and knobs alike.
+//!
+//! Not here: the side-by-side comparison with nginx and HAProxy, which is the `compare`
+//! script beside this crate (it drives wrk and h2load, not Rust code), and the proxy itself.
+
+pub mod function;
+pub mod units;

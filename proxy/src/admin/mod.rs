@@ -1,0 +1,202 @@
+//! The admin API: health, readiness, Prometheus metrics, and the functions' state.
+//!
+//! It runs on the control thread, apart from the data-plane workers, so a slow scrape
+//! never delays a request. Every path but `/healthz` requires the bearer token when one is
+//! configured; `/healthz` stays open so a supervisor can probe liveness without secrets.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::UNIX_EPOCH;
+
+use bytes::Bytes;
+use http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use metrics_exporter_prometheus::PrometheusHandle;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+
+use crate::body::ProxyBody;
+use crate::error::ProxyError;
+use crate::state::{FunctionRuntime, Shared};
+
+/// What the admin handlers read.
+pub struct Admin {
+    /// The data plane's shared state.
+    pub shared: Arc<Shared>,
+    /// Renders `/metrics`.
+    pub metrics: PrometheusHandle,
+    /// `Bearer` token required on every path but `/healthz`.
+    pub token: Option<String>,
+}
+
+/// Serves the admin API on `listener` until shutdown ends the process. Must run inside a
+/// `LocalSet`: responses share the data plane's body type, which is not `Send`.
+pub async fn serve(admin: Arc<Admin>, listener: TcpListener) {
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                tracing::warn!(%error, "admin accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let admin = admin.clone();
+        tokio::task::spawn_local(async move {
+            let service = service_fn(move |request| {
+                let admin = admin.clone();
+                async move { Ok::<_, Infallible>(handle(&admin, request)) }
+            });
+            let connection = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+            if let Err(error) = connection.await {
+                tracing::debug!(%peer, %error, "admin connection ended with an error");
+            }
+        });
+    }
+}
+
+fn handle(admin: &Admin, request: Request<Incoming>) -> Response<ProxyBody> {
+    let path = request.uri().path();
+    if path == "/healthz" {
+        return text(StatusCode::OK, "ok\n");
+    }
+    if let Some(token) = &admin.token {
+        if !authorized(request.headers().get(header::AUTHORIZATION), token) {
+            return ProxyError::Unauthorized.to_response(None, None);
+        }
+    }
+    match route(admin, request.method(), path) {
+        Ok(response) => response,
+        Err(error) => error.to_response(None, None),
+    }
+}
+
+fn route(admin: &Admin, method: &Method, path: &str) -> Result<Response<ProxyBody>, ProxyError> {
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let get = || if method == Method::GET { Ok(()) } else { Err(ProxyError::MethodNotAllowed) };
+    match segments.as_slice() {
+        ["readyz"] => {
+            get()?;
+            Ok(if admin.shared.shutdown.has_begun() {
+                text(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n")
+            } else {
+                text(StatusCode::OK, "ready\n")
+            })
+        }
+        ["metrics"] => {
+            get()?;
+            crate::metrics::update_gauges(&admin.shared);
+            let mut response = text(StatusCode::OK, admin.metrics.render());
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            );
+            Ok(response)
+        }
+        ["v1", "functions"] => {
+            get()?;
+            let all: Vec<Value> = admin.shared.functions.iter().map(function_json).collect();
+            Ok(json_response(&Value::Array(all)))
+        }
+        ["v1", "functions", name] => {
+            get()?;
+            let function = find(admin, name)?;
+            let mut value = function_json(function);
+            value["fleet"] = fleet_json(function);
+            Ok(json_response(&value))
+        }
+        ["v1", "functions", name, "scale"] => {
+            find(admin, name)?;
+            // Not yet: manual scaling arrives with the autoscaler; static fleets never scale.
+            Err(ProxyError::MethodNotAllowed)
+        }
+        _ => Err(ProxyError::NotFound("no admin endpoint at this path")),
+    }
+}
+
+fn find<'a>(admin: &'a Admin, name: &str) -> Result<&'a FunctionRuntime, ProxyError> {
+    admin
+        .shared
+        .functions
+        .iter()
+        .find(|f| &*f.name == name)
+        .ok_or(ProxyError::NotFound("no function with this name"))
+}
+
+/// One function as `GET /v1/functions` lists it.
+fn function_json(function: &FunctionRuntime) -> Value {
+    let fleet = &function.fleet;
+    let counts = fleet.counts();
+    json!({
+        "name": &*function.name,
+        "provider": function.provider.kind(),
+        "instances": { "starting": counts.starting, "ready": counts.ready, "draining": counts.draining },
+        "desired": counts.starting + counts.ready,
+        "in_flight": fleet.in_flight(),
+        "queued": fleet.waiting(),
+        "panic": false,
+        // The response cache is not built yet: it reports no traffic.
+        "cache": { "hits": 0, "misses": 0, "hit_ratio": 0.0 },
+    })
+}
+
+fn fleet_json(function: &FunctionRuntime) -> Value {
+    let instances = function.fleet.instances();
+    Value::Array(
+        instances
+            .iter()
+            .map(|instance| {
+                let started = instance.started_at().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
+                json!({
+                    "id": instance.id().to_string(),
+                    "address": instance.addr().to_string(),
+                    "state": instance.state().as_str(),
+                    "in_flight": instance.in_flight(),
+                    "served": instance.served(),
+                    "pid": instance.pid(),
+                    "started_at": started,
+                })
+            })
+            .collect(),
+    )
+}
+
+/// Compares the bearer token in time independent of where the first difference is.
+fn authorized(header: Option<&HeaderValue>, token: &str) -> bool {
+    let Some(given) = header.and_then(|h| h.to_str().ok()).and_then(|h| h.strip_prefix("Bearer ")) else {
+        return false;
+    };
+    let (a, b) = (given.trim().as_bytes(), token.as_bytes());
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<ProxyBody> {
+    let mut response = Response::new(ProxyBody::full(body.into()));
+    *response.status_mut() = status;
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    response
+}
+
+fn json_response(value: &Value) -> Response<ProxyBody> {
+    let mut bytes = serde_json::to_vec_pretty(value).expect("JSON values serialize");
+    bytes.push(b'\n');
+    let mut response = Response::new(ProxyBody::full(bytes));
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_must_match_exactly() {
+        let h = |v: &'static str| Some(HeaderValue::from_static(v));
+        assert!(authorized(h("Bearer s3cret").as_ref(), "s3cret"));
+        assert!(!authorized(h("Bearer s3cre").as_ref(), "s3cret"));
+        assert!(!authorized(h("Basic s3cret").as_ref(), "s3cret"));
+        assert!(!authorized(None, "s3cret"));
+    }
+}

@@ -1,0 +1,331 @@
+//! The request path: route, wait for an instance slot, forward, stream the answer back.
+//!
+//! [`handle`] is the service every client request goes through. It never fails: every
+//! problem becomes a [`ProxyError`], turned into a response in one place
+//! ([`ProxyError::to_response`]). The instance's slot ([`Lease`]) and its connection travel
+//! inside the response body and are released by [`Completion`] once the body is sent.
+
+pub mod pool;
+
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::header::{self, HeaderValue};
+use http::uri::PathAndQuery;
+use http::{Method, Request, Response, StatusCode, Uri, Version};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use tidegate_scaler::Lease;
+use tokio::time::Instant;
+
+use crate::body::{BodyLimitExceeded, ProxyBody, RequestBody};
+use crate::error::ProxyError;
+use crate::headers::{self, X_REQUEST_ID};
+use crate::route::{host_without_port, stripped_path};
+use crate::server::{ActiveRequest, ConnState, Worker};
+
+use pool::Sender;
+
+/// Serves one client request.
+pub async fn handle(worker: Rc<Worker>, conn: Arc<ConnState>, mut request: Request<Incoming>) -> Response<ProxyBody> {
+    let active = ActiveRequest::new(&conn, request.version() == Version::HTTP_2);
+    let started = Instant::now();
+    let request_id = match request.headers().get(X_REQUEST_ID) {
+        Some(id) => id.clone(),
+        None => {
+            let id = worker.ids.next();
+            request.headers_mut().insert(X_REQUEST_ID, id.clone());
+            id
+        }
+    };
+
+    let mut function = None;
+    let response = match forward(&worker, &conn, request, &request_id, started, &mut function).await {
+        Ok(response) => response,
+        Err(error) => {
+            let name = function.map(|i| &*worker.shared.functions[i].name);
+            tracing::debug!(function = name, code = error.code(), request_id = ?request_id, "request refused");
+            worker.metrics.record(function, error.status(), started.elapsed());
+            error.to_response(name, Some(&request_id))
+        }
+    };
+    response.map(|body| body.with_active(active))
+}
+
+async fn forward(
+    worker: &Rc<Worker>,
+    conn: &ConnState,
+    mut request: Request<Incoming>,
+    request_id: &HeaderValue,
+    started: Instant,
+    function: &mut Option<usize>,
+) -> Result<Response<ProxyBody>, ProxyError> {
+    let shared = &worker.shared;
+    if shared.shutdown.has_expired() {
+        return Err(ProxyError::ShuttingDown);
+    }
+    if request.method() == Method::CONNECT {
+        return Err(ProxyError::BadRequest("CONNECT cannot be proxied to a function"));
+    }
+
+    // Route. HTTP/2 carries the host in the URI (`:authority`), HTTP/1.1 in `Host`.
+    let host_value = match request.uri().authority() {
+        Some(authority) => HeaderValue::from_str(authority.as_str()).ok(),
+        None => request.headers().get(header::HOST).cloned(),
+    };
+    let Some(host_value) = host_value else {
+        return Err(ProxyError::BadRequest("the request has no Host header"));
+    };
+    let host = host_value.to_str().map(host_without_port).ok();
+    let path = request.uri().path();
+    let Some(route) = shared.router.lookup(host, path) else {
+        return Err(ProxyError::NoRoute);
+    };
+    *function = Some(route.function);
+
+    // Refuse a body declared too large before taking an instance slot for it.
+    let limit = shared.limits.max_body_bytes;
+    let declared = content_length(&request)?;
+    if declared.is_some_and(|len| len > limit) {
+        return Err(ProxyError::BodyTooLarge { limit });
+    }
+
+    // Rewrite the head for the instance.
+    let upgrade = request.version() == Version::HTTP_11 && headers::is_upgrade(request.headers());
+    let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut request));
+    let http2 = request.version() == Version::HTTP_2;
+    let new_uri = upstream_uri(request.uri(), route.strip)?;
+    let (mut parts, body) = request.into_parts();
+    if let Some(uri) = new_uri {
+        parts.uri = uri;
+    }
+    parts.version = Version::HTTP_11;
+    headers::remove_hop_by_hop(&mut parts.headers, upgrade);
+    headers::set_forwarded(&mut parts.headers, &conn.forwarded, Some(&host_value), http2);
+    if http2 {
+        parts.headers.insert(header::HOST, host_value);
+    }
+    let body = match declared {
+        Some(_) => RequestBody::checked(body),
+        None => RequestBody::limited(body, limit),
+    };
+    let upstream_request = Request::from_parts(parts, body);
+
+    // Take a slot on the least-loaded instance, waiting if all are busy.
+    let lease = acquire(worker, route.function, started, request_id).await?;
+    let instance = lease.instance().clone();
+    let deadline = Instant::now() + shared.limits.request_timeout;
+
+    if let Some(client_upgrade) = client_upgrade {
+        return forward_upgrade(upstream_request, client_upgrade, lease, instance.addr(), deadline).await;
+    }
+
+    let (sender, mut response) = send(worker, &lease, upstream_request, deadline).await?;
+    headers::remove_hop_by_hop(response.headers_mut(), false);
+    response.headers_mut().insert(X_REQUEST_ID, request_id.clone());
+    let status = response.status();
+    let completion = Completion {
+        worker: worker.clone(),
+        lease,
+        sender: Some(sender),
+        function: route.function,
+        status,
+        started,
+    };
+    Ok(response.map(|body| ProxyBody::upstream(body, completion)))
+}
+
+/// The declared body length, if any.
+fn content_length<B>(request: &Request<B>) -> Result<Option<u64>, ProxyError> {
+    match request.headers().get(header::CONTENT_LENGTH) {
+        None => Ok(None),
+        Some(value) => value
+            .to_str()
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+            .map(Some)
+            .ok_or(ProxyError::BadRequest("the Content-Length header is not a number")),
+    }
+}
+
+/// The origin-form URI to send upstream, or `None` when the client's can be sent as is.
+fn upstream_uri(uri: &Uri, strip: Option<usize>) -> Result<Option<Uri>, ProxyError> {
+    let invalid = |_| ProxyError::BadRequest("the request target cannot be forwarded");
+    if let Some(strip) = strip {
+        let path = stripped_path(uri.path(), strip);
+        let target = match uri.query() {
+            Some(query) => format!("{path}?{query}"),
+            None => path.to_owned(),
+        };
+        return Uri::try_from(target).map(Some).map_err(invalid);
+    }
+    if uri.scheme().is_none() && uri.authority().is_none() {
+        return Ok(None);
+    }
+    // Absolute-form (HTTP/2, or an HTTP/1.1 proxy-style request): keep path and query.
+    let path = uri.path_and_query().cloned().unwrap_or_else(|| PathAndQuery::from_static("/"));
+    Ok(Some(Uri::from(path)))
+}
+
+/// A slot on one of the function's instances, waiting in line when all are busy.
+async fn acquire(worker: &Worker, function: usize, started: Instant, request_id: &HeaderValue) -> Result<Lease, ProxyError> {
+    let runtime = &worker.shared.functions[function];
+    let fleet = &runtime.fleet;
+    if let Some(lease) = fleet.try_acquire() {
+        return Ok(lease);
+    }
+
+    // Not yet: a FIFO wait on the fleet. The priority queue (classes, aging, displacement)
+    // replaces this; until then every waiter is equal and `max_depth` is a plain bound.
+    if fleet.waiting() >= runtime.max_waiting {
+        return Err(ProxyError::QueueFull { retry_after: Duration::from_secs(1) });
+    }
+    let wait = fleet.slot_wait();
+    let deadline = started + runtime.queue_timeout;
+    tracing::debug!(function = %runtime.name, request_id = ?request_id, "waiting for a free instance");
+    loop {
+        if let Some(lease) = fleet.try_acquire() {
+            return Ok(lease);
+        }
+        if worker.shared.shutdown.has_expired() {
+            return Err(ProxyError::ShuttingDown);
+        }
+        if tokio::time::timeout_at(deadline, wait.notified()).await.is_err() {
+            return Err(ProxyError::QueueTimeout);
+        }
+    }
+}
+
+/// Sends the request on a pooled connection, retrying once on a fresh connection when a
+/// reused one turns out closed before the request went out.
+async fn send(
+    worker: &Worker,
+    lease: &Lease,
+    mut request: Request<RequestBody>,
+    deadline: Instant,
+) -> Result<(Sender, Response<Incoming>), ProxyError> {
+    let instance = lease.instance();
+    let mut retried = false;
+    let exchange = async {
+        loop {
+            let (mut sender, reused) = worker
+                .pools
+                .checkout(instance.id(), instance.addr())
+                .await
+                .map_err(|error| {
+                    tracing::debug!(instance = %instance.id(), %error, "cannot connect to instance");
+                    ProxyError::UpstreamUnavailable
+                })?;
+            match sender.try_send_request(request).await {
+                Ok(response) => return Ok((sender, response)),
+                Err(mut error) => match error.take_message() {
+                    Some(unsent) if reused && !retried => {
+                        request = unsent;
+                        retried = true;
+                    }
+                    _ => return Err(classify(error.into_error())),
+                },
+            }
+        }
+    };
+    match tokio::time::timeout_at(deadline, exchange).await {
+        Ok(result) => result,
+        Err(_) => Err(ProxyError::UpstreamTimeout),
+    }
+}
+
+/// Maps a failed exchange to what the client is told.
+fn classify(error: hyper::Error) -> ProxyError {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&error);
+    while let Some(cause) = source {
+        if let Some(exceeded) = cause.downcast_ref::<BodyLimitExceeded>() {
+            return ProxyError::BodyTooLarge { limit: exceeded.limit };
+        }
+        source = cause.source();
+    }
+    if error.is_user() {
+        // The client's own body failed (it disconnected, or sent a malformed chunk).
+        return ProxyError::BadRequest("the request body could not be read");
+    }
+    tracing::debug!(%error, "instance exchange failed");
+    ProxyError::UpstreamUnavailable
+}
+
+/// Passes a protocol switch (WebSocket) through: a dedicated instance connection, then
+/// bytes copied both ways until either side closes. The lease is held for the tunnel's life.
+async fn forward_upgrade(
+    request: Request<RequestBody>,
+    client_upgrade: hyper::upgrade::OnUpgrade,
+    lease: Lease,
+    addr: SocketAddr,
+    deadline: Instant,
+) -> Result<Response<ProxyBody>, ProxyError> {
+    let exchange = async {
+        let mut sender = pool::connect(addr, true).await.map_err(|_| ProxyError::UpstreamUnavailable)?;
+        sender.send_request(request).await.map_err(classify)
+    };
+    let mut response = match tokio::time::timeout_at(deadline, exchange).await {
+        Ok(result) => result?,
+        Err(_) => return Err(ProxyError::UpstreamTimeout),
+    };
+    if response.status() != StatusCode::SWITCHING_PROTOCOLS {
+        // The instance declined the upgrade; its answer is an ordinary response. The
+        // connection is not pooled (it was opened for upgrades), so nothing to return.
+        let (parts, body) = response.into_parts();
+        let body = http_body_util::BodyExt::collect(body).await.map_err(classify)?.to_bytes();
+        return Ok(Response::from_parts(parts, ProxyBody::full(body)));
+    }
+
+    let upstream_upgrade = hyper::upgrade::on(&mut response);
+    tokio::task::spawn_local(async move {
+        let _lease = lease;
+        match tokio::try_join!(client_upgrade, upstream_upgrade) {
+            Ok((client, upstream)) => {
+                let mut client = TokioIo::new(client);
+                let mut upstream = TokioIo::new(upstream);
+                if let Err(error) = tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
+                    tracing::debug!(%error, "upgraded connection ended");
+                }
+            }
+            Err(error) => tracing::debug!(%error, "protocol switch failed"),
+        }
+    });
+    let (parts, _) = response.into_parts();
+    Ok(Response::from_parts(parts, ProxyBody::empty()))
+}
+
+/// What happens once a response has been sent: the slot is freed, the connection goes back
+/// to the pool if the exchange ended cleanly, and the request is counted and logged.
+pub struct Completion {
+    worker: Rc<Worker>,
+    lease: Lease,
+    sender: Option<Sender>,
+    function: usize,
+    status: StatusCode,
+    started: Instant,
+}
+
+impl Completion {
+    /// Runs the completion; `clean` says whether the whole body was read from the
+    /// instance (only then may its connection carry another request).
+    pub fn finish(mut self, clean: bool) {
+        if clean {
+            if let Some(sender) = self.sender.take() {
+                self.worker.pools.checkin(self.lease.instance().id(), sender);
+            }
+        }
+        let elapsed = self.started.elapsed();
+        self.worker.metrics.record(Some(self.function), self.status, elapsed);
+        tracing::debug!(
+            function = %self.worker.shared.functions[self.function].name,
+            instance = %self.lease.instance().id(),
+            status = self.status.as_u16(),
+            duration_us = elapsed.as_micros() as u64,
+            complete = clean,
+            "request finished"
+        );
+        // Dropping the lease frees the slot.
+    }
+}

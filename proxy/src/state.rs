@@ -1,0 +1,142 @@
+//! What every worker thread shares: the routing table, each function's fleet, the server
+//! limits, and the shutdown state.
+//!
+//! Built once at start-up and read-only afterwards except for atomics, so workers read it
+//! without locks.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use tidegate_config::Config;
+use tidegate_scaler::Fleet;
+use tidegate_scaler::provider::{Provider, StaticProvider};
+use tokio::sync::watch;
+
+use crate::route::Router;
+
+/// State shared by all workers and the admin API.
+#[derive(Debug)]
+pub struct Shared {
+    /// Connection and request limits from `[server]`.
+    pub limits: Limits,
+    /// The routing table.
+    pub router: Router,
+    /// Functions in configuration order; [`crate::route::RouteMatch::function`] indexes it.
+    pub functions: Vec<FunctionRuntime>,
+    /// Shutdown progress.
+    pub shutdown: Shutdown,
+}
+
+/// The `[server]` limits the data plane enforces.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Longest wait for an instance's response head.
+    pub request_timeout: Duration,
+    /// Longest time a client may take to send a request head.
+    pub header_read_timeout: Duration,
+    /// Keep-alive connections with nothing in progress close after this.
+    pub idle_timeout: Duration,
+    /// Largest request body accepted.
+    pub max_body_bytes: u64,
+    /// Time given to in-flight and queued requests at shutdown.
+    pub shutdown_grace: Duration,
+}
+
+/// One function as the data plane sees it.
+#[derive(Debug)]
+pub struct FunctionRuntime {
+    /// Its configured name.
+    pub name: Arc<str>,
+    /// Its instances.
+    pub fleet: Arc<Fleet>,
+    /// Starts and stops its instances.
+    pub provider: Arc<dyn Provider>,
+    /// Longest wait for a free instance slot.
+    pub queue_timeout: Duration,
+    /// Most requests waiting for a slot at once.
+    pub max_waiting: usize,
+}
+
+impl Shared {
+    /// Builds the shared state from a validated configuration, adopting each function's
+    /// initial instances.
+    pub fn new(config: &Config) -> Self {
+        let functions = config
+            .functions
+            .iter()
+            .map(|(name, function)| {
+                let fleet = Arc::new(Fleet::new(name.as_str(), function.scaling.container_concurrency));
+                // Only the static provider exists so far; validation guarantees that a
+                // function without endpoints has a command, which the process provider
+                // (next) will run.
+                let provider: Arc<dyn Provider> = Arc::new(StaticProvider::new(function.endpoints.clone()));
+                for instance in provider.initial() {
+                    fleet.add(instance);
+                }
+                FunctionRuntime {
+                    name: Arc::from(name.as_str()),
+                    fleet,
+                    provider,
+                    queue_timeout: function.queue.timeout,
+                    max_waiting: function.queue.max_depth,
+                }
+            })
+            .collect();
+        let server = &config.server;
+        Shared {
+            limits: Limits {
+                request_timeout: server.request_timeout,
+                header_read_timeout: server.header_read_timeout,
+                idle_timeout: server.idle_timeout,
+                max_body_bytes: server.max_body_bytes,
+                shutdown_grace: server.shutdown_grace,
+            },
+            router: Router::new(config),
+            functions,
+            shutdown: Shutdown::new(),
+        }
+    }
+}
+
+/// Shutdown in two steps: `begin` stops accepting and lets work finish; `expire` (after the
+/// grace period) ends whatever still waits.
+#[derive(Debug)]
+pub struct Shutdown {
+    begun: watch::Sender<bool>,
+    expired: AtomicBool,
+}
+
+impl Shutdown {
+    fn new() -> Self {
+        Shutdown { begun: watch::Sender::new(false), expired: AtomicBool::new(false) }
+    }
+
+    /// Starts shutting down: listeners close, connections finish what they have.
+    pub fn begin(&self) {
+        self.begun.send_replace(true);
+    }
+
+    /// Whether shutdown has begun.
+    pub fn has_begun(&self) -> bool {
+        *self.begun.borrow()
+    }
+
+    /// A receiver that changes when shutdown begins.
+    pub fn subscribe(&self) -> watch::Receiver<bool> {
+        self.begun.subscribe()
+    }
+
+    /// The grace period is over: requests still waiting get `SHUTTING_DOWN`.
+    pub fn expire(&self, functions: &[FunctionRuntime]) {
+        self.expired.store(true, Ordering::Release);
+        for function in functions {
+            function.fleet.wake_waiters();
+        }
+    }
+
+    /// Whether the grace period is over.
+    pub fn has_expired(&self) -> bool {
+        self.expired.load(Ordering::Acquire)
+    }
+}

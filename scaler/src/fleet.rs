@@ -1,0 +1,482 @@
+//! A function's fleet of instances, and leases on their request slots.
+//!
+//! The data plane calls [`Fleet::try_acquire`] on every request from every worker thread,
+//! so the fleet is built for reads: the instance list is an immutable snapshot swapped
+//! atomically (`arc_swap`) when the control plane adds or removes an instance, and each
+//! instance's in-flight count is one atomic. Acquiring a lease takes no lock.
+//!
+//! A [`Lease`] is a claim on one request slot of one instance. It is released when dropped,
+//! which is what makes "the request is finished" and "the slot is free again" the same
+//! event: the proxy keeps the lease alive in the response body until the last byte is sent.
+//! Releasing wakes one request waiting for a slot, if any waits.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::time::SystemTime;
+
+use arc_swap::ArcSwap;
+use tokio::sync::Notify;
+
+/// Identifies an instance for its whole life; never reused within one process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct InstanceId(pub u64);
+
+impl std::fmt::Display for InstanceId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "i-{}", self.0)
+    }
+}
+
+/// Where an instance is in its life. Only `Ready` instances receive requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum InstanceState {
+    /// Started, not yet answering its readiness check.
+    Starting = 0,
+    /// Receiving requests.
+    Ready = 1,
+    /// Chosen for removal: finishes the requests it has, receives no new ones.
+    Draining = 2,
+    /// Gone; kept in a snapshot only until the control plane swaps it out.
+    Stopped = 3,
+}
+
+impl InstanceState {
+    /// The lowercase name used in the admin API and in metric labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InstanceState::Starting => "starting",
+            InstanceState::Ready => "ready",
+            InstanceState::Draining => "draining",
+            InstanceState::Stopped => "stopped",
+        }
+    }
+
+    fn from_u8(value: u8) -> Self {
+        match value {
+            0 => InstanceState::Starting,
+            1 => InstanceState::Ready,
+            2 => InstanceState::Draining,
+            _ => InstanceState::Stopped,
+        }
+    }
+}
+
+/// One running copy of a function: an address that answers HTTP.
+#[derive(Debug)]
+pub struct Instance {
+    id: InstanceId,
+    addr: SocketAddr,
+    pid: Option<u32>,
+    started_at: SystemTime,
+    state: AtomicU8,
+    in_flight: AtomicU32,
+    // Finished requests, for rate triggers and the admin API.
+    served: AtomicU64,
+}
+
+impl Instance {
+    /// A new instance in `state`, with nothing in flight.
+    pub fn new(id: InstanceId, addr: SocketAddr, pid: Option<u32>, state: InstanceState) -> Self {
+        Instance {
+            id,
+            addr,
+            pid,
+            started_at: SystemTime::now(),
+            state: AtomicU8::new(state as u8),
+            in_flight: AtomicU32::new(0),
+            served: AtomicU64::new(0),
+        }
+    }
+
+    /// The instance's identity.
+    pub fn id(&self) -> InstanceId {
+        self.id
+    }
+
+    /// Where it listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Its operating-system process, when tidegate started it.
+    pub fn pid(&self) -> Option<u32> {
+        self.pid
+    }
+
+    /// When it was created.
+    pub fn started_at(&self) -> SystemTime {
+        self.started_at
+    }
+
+    /// Its current state.
+    pub fn state(&self) -> InstanceState {
+        InstanceState::from_u8(self.state.load(Ordering::Acquire))
+    }
+
+    /// Moves it to `state`. Only the control plane calls this.
+    pub fn set_state(&self, state: InstanceState) {
+        self.state.store(state as u8, Ordering::Release);
+    }
+
+    /// Requests it is serving now.
+    pub fn in_flight(&self) -> u32 {
+        self.in_flight.load(Ordering::Relaxed)
+    }
+
+    /// Requests it has finished.
+    pub fn served(&self) -> u64 {
+        self.served.load(Ordering::Relaxed)
+    }
+
+    /// Claims a slot if the instance is ready and below `limit` (0 = no limit).
+    fn try_claim(&self, limit: u32) -> bool {
+        if self.state() != InstanceState::Ready {
+            return false;
+        }
+        if limit == 0 {
+            self.in_flight.fetch_add(1, Ordering::Relaxed);
+            return true;
+        }
+        // A compare-and-swap loop rather than add-then-undo: an undo would let a
+        // concurrent reader see the instance over its limit.
+        let mut current = self.in_flight.load(Ordering::Relaxed);
+        while current < limit {
+            match self.in_flight.compare_exchange_weak(
+                current,
+                current + 1,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return true,
+                Err(actual) => current = actual,
+            }
+        }
+        false
+    }
+}
+
+/// How many instances a fleet has in each state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FleetCounts {
+    /// Instances starting.
+    pub starting: usize,
+    /// Instances ready.
+    pub ready: usize,
+    /// Instances draining.
+    pub draining: usize,
+}
+
+/// All instances of one function, and the requests waiting for a slot on one of them.
+#[derive(Debug)]
+pub struct Fleet {
+    function: Arc<str>,
+    container_concurrency: u32,
+    instances: ArcSwap<Vec<Arc<Instance>>>,
+    // Requests blocked in `wait_for_slot`. Read on every release, so a release with no
+    // waiter costs one atomic load and no wake-up.
+    waiters: AtomicUsize,
+    slot_freed: Notify,
+}
+
+impl Fleet {
+    /// An empty fleet for `function`, with a per-instance limit of `container_concurrency`
+    /// concurrent requests (0 = none).
+    pub fn new(function: impl Into<Arc<str>>, container_concurrency: u32) -> Self {
+        Fleet {
+            function: function.into(),
+            container_concurrency,
+            instances: ArcSwap::from_pointee(Vec::new()),
+            waiters: AtomicUsize::new(0),
+            slot_freed: Notify::new(),
+        }
+    }
+
+    /// The function's name.
+    pub fn function(&self) -> &Arc<str> {
+        &self.function
+    }
+
+    /// The per-instance limit of concurrent requests (0 = none).
+    pub fn container_concurrency(&self) -> u32 {
+        self.container_concurrency
+    }
+
+    /// A snapshot of the instances.
+    pub fn instances(&self) -> Arc<Vec<Arc<Instance>>> {
+        self.instances.load_full()
+    }
+
+    /// Adds an instance. A ready instance is offered to waiting requests at once.
+    pub fn add(&self, instance: Arc<Instance>) {
+        self.instances.rcu(|current| {
+            let mut next = Vec::with_capacity(current.len() + 1);
+            next.extend(current.iter().cloned());
+            next.push(instance.clone());
+            next
+        });
+        self.wake_waiters();
+    }
+
+    /// Removes an instance from the fleet; leases on it stay valid until dropped.
+    pub fn remove(&self, id: InstanceId) -> Option<Arc<Instance>> {
+        let mut removed = None;
+        self.instances.rcu(|current| {
+            removed = current.iter().find(|i| i.id == id).cloned();
+            current.iter().filter(|i| i.id != id).cloned().collect::<Vec<_>>()
+        });
+        removed
+    }
+
+    /// Counts the instances by state.
+    pub fn counts(&self) -> FleetCounts {
+        let mut counts = FleetCounts::default();
+        for instance in self.instances.load().iter() {
+            match instance.state() {
+                InstanceState::Starting => counts.starting += 1,
+                InstanceState::Ready => counts.ready += 1,
+                InstanceState::Draining => counts.draining += 1,
+                InstanceState::Stopped => {}
+            }
+        }
+        counts
+    }
+
+    /// Requests in flight across all instances.
+    pub fn in_flight(&self) -> u64 {
+        self.instances.load().iter().map(|i| u64::from(i.in_flight())).sum()
+    }
+
+    /// Requests waiting for a slot.
+    pub fn waiting(&self) -> usize {
+        self.waiters.load(Ordering::Relaxed)
+    }
+
+    /// Leases a slot on the ready instance with the fewest requests in flight, or `None`
+    /// when no ready instance has a free slot.
+    ///
+    /// Below [`POWER_OF_TWO_ABOVE`] instances this scans them all; above, it samples two
+    /// at random and takes the less loaded ("power of two choices"), which keeps the cost
+    /// flat as the fleet grows while staying close to the true least-loaded choice.
+    pub fn try_acquire(self: &Arc<Self>) -> Option<Lease> {
+        let instances = self.instances.load();
+        let limit = self.container_concurrency;
+
+        if instances.len() > POWER_OF_TWO_ABOVE {
+            let n = instances.len();
+            let seed = next_random();
+            let a = &instances[(seed % n as u64) as usize];
+            let b = &instances[((seed >> 32) % n as u64) as usize];
+            let pick = if b.in_flight() < a.in_flight() { b } else { a };
+            if pick.try_claim(limit) {
+                return Some(Lease::new(self.clone(), pick.clone()));
+            }
+            // The sampled pair is full or not ready: fall back to the full scan.
+        }
+
+        // Retry the scan while claims race: another thread may take the slot between our
+        // read of `in_flight` and our claim.
+        loop {
+            let mut best: Option<&Arc<Instance>> = None;
+            for instance in instances.iter() {
+                if instance.state() != InstanceState::Ready {
+                    continue;
+                }
+                let load = instance.in_flight();
+                if limit != 0 && load >= limit {
+                    continue;
+                }
+                if best.is_none_or(|b| load < b.in_flight()) {
+                    best = Some(instance);
+                }
+            }
+            let best = best?;
+            if best.try_claim(limit) {
+                return Some(Lease::new(self.clone(), best.clone()));
+            }
+        }
+    }
+
+    /// Registers interest in the next freed slot. Create the wait *before* re-checking
+    /// [`Fleet::try_acquire`], so a slot freed between the two is not missed.
+    pub fn slot_wait(self: &Arc<Self>) -> SlotWait {
+        self.waiters.fetch_add(1, Ordering::Relaxed);
+        SlotWait { fleet: self.clone() }
+    }
+
+    /// Wakes every waiting request, e.g. when a new instance became ready or shutdown ends
+    /// the wait.
+    pub fn wake_waiters(&self) {
+        self.slot_freed.notify_waiters();
+    }
+
+    fn release(&self, instance: &Instance) {
+        instance.in_flight.fetch_sub(1, Ordering::Relaxed);
+        instance.served.fetch_add(1, Ordering::Relaxed);
+        if self.waiters.load(Ordering::Relaxed) > 0 {
+            // `notify_one` stores a permit when nobody is parked yet, so a waiter between
+            // `slot_wait` and `notified().await` still sees this release.
+            self.slot_freed.notify_one();
+        }
+    }
+}
+
+/// Fleets larger than this route by sampling two instances instead of scanning all.
+pub const POWER_OF_TWO_ABOVE: usize = 32;
+
+/// A registered waiter for a free slot; dropping it withdraws the registration.
+#[derive(Debug)]
+pub struct SlotWait {
+    fleet: Arc<Fleet>,
+}
+
+impl SlotWait {
+    /// Resolves when a slot may have been freed (or [`Fleet::wake_waiters`] was called);
+    /// the caller then tries [`Fleet::try_acquire`] again.
+    pub async fn notified(&self) {
+        self.fleet.slot_freed.notified().await;
+    }
+}
+
+impl Drop for SlotWait {
+    fn drop(&mut self) {
+        self.fleet.waiters.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A claim on one request slot of one instance, released when dropped.
+#[derive(Debug)]
+pub struct Lease {
+    fleet: Arc<Fleet>,
+    instance: Arc<Instance>,
+}
+
+impl Lease {
+    fn new(fleet: Arc<Fleet>, instance: Arc<Instance>) -> Self {
+        Lease { fleet, instance }
+    }
+
+    /// The instance this lease routes to.
+    pub fn instance(&self) -> &Arc<Instance> {
+        &self.instance
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        self.fleet.release(&self.instance);
+    }
+}
+
+// A small xorshift generator per thread: the sampling needs spread, not security, and a
+// shared generator would be a contended cache line on the hot path.
+fn next_random() -> u64 {
+    use std::cell::Cell;
+    thread_local! {
+        static STATE: Cell<u64> = Cell::new(seed());
+    }
+    STATE.with(|state| {
+        let mut x = state.get();
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        state.set(x);
+        x
+    })
+}
+
+fn seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(0x9e37_79b9_7f4a_7c15);
+    hasher.finish() | 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fleet_with(n: usize, limit: u32) -> Arc<Fleet> {
+        let fleet = Arc::new(Fleet::new("f", limit));
+        for i in 0..n {
+            let addr = SocketAddr::from(([127, 0, 0, 1], 10_000 + i as u16));
+            fleet.add(Arc::new(Instance::new(InstanceId(i as u64), addr, None, InstanceState::Ready)));
+        }
+        fleet
+    }
+
+    #[test]
+    fn leases_spread_to_the_least_loaded_instance() {
+        let fleet = fleet_with(3, 0);
+        let leases: Vec<_> = (0..6).map(|_| fleet.try_acquire().expect("no limit set")).collect();
+        for instance in fleet.instances().iter() {
+            assert_eq!(instance.in_flight(), 2, "six leases over three instances");
+        }
+        drop(leases);
+        assert_eq!(fleet.in_flight(), 0, "dropping a lease releases its slot");
+    }
+
+    #[test]
+    fn container_concurrency_caps_each_instance() {
+        let fleet = fleet_with(2, 1);
+        let a = fleet.try_acquire().expect("first slot");
+        let b = fleet.try_acquire().expect("second slot");
+        assert_ne!(a.instance().id(), b.instance().id());
+        assert!(fleet.try_acquire().is_none(), "both instances are at their limit");
+        drop(a);
+        assert!(fleet.try_acquire().is_some(), "a released slot is reusable");
+    }
+
+    #[test]
+    fn only_ready_instances_receive_requests() {
+        let fleet = fleet_with(2, 0);
+        for instance in fleet.instances().iter() {
+            instance.set_state(InstanceState::Draining);
+        }
+        assert!(fleet.try_acquire().is_none());
+        fleet.instances()[1].set_state(InstanceState::Ready);
+        assert_eq!(fleet.try_acquire().expect("one ready").instance().id(), InstanceId(1));
+    }
+
+    #[test]
+    fn large_fleets_sample_and_still_respect_limits() {
+        let fleet = fleet_with(40, 1);
+        let leases: Vec<_> = (0..40).map(|_| fleet.try_acquire().expect("a free slot")).collect();
+        assert!(fleet.try_acquire().is_none(), "all 40 single slots are taken");
+        assert!(fleet.instances().iter().all(|i| i.in_flight() == 1));
+        drop(leases);
+    }
+
+    #[tokio::test]
+    async fn a_release_wakes_a_waiter() {
+        let fleet = fleet_with(1, 1);
+        let lease = fleet.try_acquire().expect("the only slot");
+        let wait = fleet.slot_wait();
+        assert!(fleet.try_acquire().is_none());
+        let waiter = {
+            let fleet = fleet.clone();
+            tokio::spawn(async move {
+                loop {
+                    if let Some(lease) = fleet.try_acquire() {
+                        return lease.instance().id();
+                    }
+                    wait.notified().await;
+                }
+            })
+        };
+        tokio::task::yield_now().await;
+        drop(lease);
+        assert_eq!(waiter.await.expect("waiter task"), InstanceId(0));
+        assert_eq!(fleet.waiting(), 0, "the waiter deregistered");
+    }
+
+    #[test]
+    fn remove_takes_an_instance_out_of_routing() {
+        let fleet = fleet_with(2, 0);
+        fleet.remove(InstanceId(0)).expect("instance 0 exists");
+        for _ in 0..4 {
+            assert_eq!(fleet.try_acquire().expect("one left").instance().id(), InstanceId(1));
+        }
+    }
+}
