@@ -36,7 +36,10 @@ pub struct ConfigErrors {
 impl ConfigErrors {
     /// Wraps the problems found; sorted by position so the output reads top to bottom.
     pub(crate) fn new(mut errors: Vec<ConfigError>) -> Self {
-        debug_assert!(!errors.is_empty(), "ConfigErrors is only built for a failure");
+        debug_assert!(
+            !errors.is_empty(),
+            "ConfigErrors is only built for a failure"
+        );
         // A stable sort keeps unlocated errors in the order they were found.
         errors.sort_by_key(|error| (error.line.unwrap_or(usize::MAX), error.column));
         Self { errors }

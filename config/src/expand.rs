@@ -6,7 +6,10 @@
 //! `$${` writes a literal `${`; any other `$` is kept as is.
 
 /// Replaces every `${NAME}` in `value` using `lookup`; the error says what to write instead.
-pub(crate) fn expand(value: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+pub(crate) fn expand(
+    value: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<String, String> {
     let mut out = String::with_capacity(value.len());
     let mut rest = value;
     while let Some(dollar) = rest.find('$') {
@@ -26,9 +29,10 @@ pub(crate) fn expand(value: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Re
         };
 
         let Some(end) = reference.find('}') else {
-            return Err(format!(
-                "`${{` is not closed; write `${{NAME}}` to use an environment variable, or `$${{` for a literal `${{`"
-            ));
+            return Err(
+                "`${` is not closed; write `${NAME}` to use an environment variable, or `$${` for a literal `${`"
+                    .to_owned(),
+            );
         };
         let name = &reference[..end];
         if !is_variable_name(name) {
@@ -81,7 +85,11 @@ mod tests {
             ("trailing $", "trailing $"),
         ];
         for (value, expected) in cases {
-            assert_eq!(expand(value, &lookup).as_deref(), Ok(expected), "expanding {value:?}");
+            assert_eq!(
+                expand(value, &lookup).as_deref(),
+                Ok(expected),
+                "expanding {value:?}"
+            );
         }
     }
 

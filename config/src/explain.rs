@@ -17,7 +17,11 @@ pub(crate) fn explain(message: &str) -> String {
             .strip_prefix(prefix)
             .and_then(|rest| rest.split_once(", expected "))
         {
-            return format!("expected {}, found {}", expected_words(expected), found_words(found));
+            return format!(
+                "expected {}, found {}",
+                expected_words(expected),
+                found_words(found)
+            );
         }
     }
     if message == "invalid socket address syntax" {
@@ -118,16 +122,31 @@ mod tests {
                 "unknown field `zz`, expected `host` or `path_prefix`",
                 "unknown key `zz`; valid keys here: `host`, `path_prefix`",
             ),
-            ("unknown field `a`, there are no fields", "unknown key `a`; this table takes no keys"),
+            (
+                "unknown field `a`, there are no fields",
+                "unknown key `a`; this table takes no keys",
+            ),
             ("missing field `routes`", "required key `routes` is missing"),
             (
                 "invalid type: string \"a\", expected u32",
                 "expected a non-negative integer, found string \"a\"",
             ),
-            ("invalid value: integer `-1`, expected usize", "expected a non-negative integer, found integer `-1`"),
-            ("invalid type: map, expected a sequence", "expected an array, found a table"),
-            ("invalid type: string \"x\", expected struct Tls", "expected a table, found string \"x\""),
-            ("invalid socket address syntax", "expected a socket address like \"127.0.0.1:8080\" or \"[::1]:8080\""),
+            (
+                "invalid value: integer `-1`, expected usize",
+                "expected a non-negative integer, found integer `-1`",
+            ),
+            (
+                "invalid type: map, expected a sequence",
+                "expected an array, found a table",
+            ),
+            (
+                "invalid type: string \"x\", expected struct Tls",
+                "expected a table, found string \"x\"",
+            ),
+            (
+                "invalid socket address syntax",
+                "expected a socket address like \"127.0.0.1:8080\" or \"[::1]:8080\"",
+            ),
             ("something else", "something else"),
         ];
         for (message, expected) in cases {

@@ -111,14 +111,18 @@ impl<'a> Locator<'a> {
                     .map(|(k, v)| (k.span(), v)),
                 (Segment::Key(key), Some(DeValue::Table(inner))) => {
                     table = inner;
-                    table.get_key_value(key.as_str()).map(|(k, v)| (k.span(), v))
+                    table
+                        .get_key_value(key.as_str())
+                        .map(|(k, v)| (k.span(), v))
                 }
                 (Segment::Index(index), Some(DeValue::Array(array))) => {
-                    array.iter().nth(*index).map(|element| (element.span(), element))
+                    array.get(*index).map(|element| (element.span(), element))
                 }
                 _ => None,
             };
-            let Some((span, next_value)) = next else { break };
+            let Some((span, next_value)) = next else {
+                break;
+            };
             found = Some(span);
             value = Some(next_value.get_ref());
         }
@@ -215,7 +219,9 @@ path_prefix = "/y"
         for part in text.split('.') {
             match part.split_once('[') {
                 Some((key, index)) => {
-                    path = path.key(key).index(index.trim_end_matches(']').parse().unwrap());
+                    path = path
+                        .key(key)
+                        .index(index.trim_end_matches(']').parse().unwrap());
                 }
                 None => path = path.key(part),
             }
@@ -224,7 +230,9 @@ path_prefix = "/y"
     }
 
     fn position(locator: &Locator<'_>, key: &str) -> Option<(usize, usize)> {
-        locator.span_of(&path(key)).map(|span| locator.line_column(span.start))
+        locator
+            .span_of(&path(key))
+            .map(|span| locator.line_column(span.start))
     }
 
     #[test]
@@ -265,7 +273,10 @@ path_prefix = "/y"
         assert_eq!(at("\"m\""), "functions.hello.scaling.custom.metric");
         assert_eq!(at("[functions.hello.scaling]"), "functions.hello.scaling");
         assert_eq!(at("{ host = \"b\" }"), "functions.\"two words\".routes[0]");
-        assert_eq!(at("path_prefix = \"/y\""), "functions.arrays.routes[1].path_prefix");
+        assert_eq!(
+            at("path_prefix = \"/y\""),
+            "functions.arrays.routes[1].path_prefix"
+        );
     }
 
     #[test]

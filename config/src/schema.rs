@@ -15,7 +15,7 @@ use serde::Deserialize;
 use crate::units;
 
 /// The whole configuration file.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// The public listeners and their limits (`[server]`).
@@ -30,7 +30,7 @@ pub struct Config {
 }
 
 /// `[server]`: where clients connect, and the limits on each connection and request.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Server {
     /// Plain-text HTTP listeners (HTTP/1.1 and h2c on the same port).
@@ -61,7 +61,7 @@ pub struct Server {
 }
 
 /// `[server.tls]`: HTTPS listeners, with ALPN offering `h2` and `http/1.1`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Tls {
     /// Addresses to accept TLS connections on. Required.
@@ -73,7 +73,7 @@ pub struct Tls {
 }
 
 /// `[admin]`: the port for health, metrics and control.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Admin {
     /// Address of the admin API. Default `127.0.0.1:9901`.
@@ -86,7 +86,7 @@ pub struct Admin {
 }
 
 /// `[functions.NAME]`: one function, how to reach or start its instances, and its policies.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Function {
     /// Which requests go to this function. At least one.
@@ -132,13 +132,15 @@ impl Function {
 
 /// One route: a request matches when its host and path both match. A missing `host`
 /// matches any host; a missing `path_prefix` matches any path.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Route {
     /// Exact host (`api.example.com`) or wildcard (`*.example.com`), without port.
+    /// Lowercased on load.
     #[serde(default)]
     pub host: Option<String>,
     /// Path prefix, matched on whole segments (`/hello` matches `/hello/x`, not `/helloo`).
+    /// A trailing `/` is removed on load (`"/hello/"` becomes `"/hello"`; `"/"` stays).
     #[serde(default)]
     pub path_prefix: Option<String>,
     /// Remove `path_prefix` from the path before forwarding. Default false.
@@ -150,7 +152,7 @@ pub struct Route {
 }
 
 /// How readiness is checked: by an HTTP GET that answers 2xx, or by a TCP connect.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Readiness {
     /// Path to GET; a 2xx answer means ready.
@@ -162,7 +164,7 @@ pub struct Readiness {
 }
 
 /// `[functions.NAME.scaling]`: the autoscaling policy (see `docs/scaling.md`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Scaling {
     /// Fewest instances kept. Default 0 (scale to zero).
@@ -214,7 +216,7 @@ pub struct Scaling {
 }
 
 /// `custom = { path, metric, target }`: scale on a gauge the instances export.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CustomMetric {
     /// Path of the Prometheus text endpoint on each instance.
@@ -226,7 +228,7 @@ pub struct CustomMetric {
 }
 
 /// `[functions.NAME.queue]`: how requests wait for a free instance slot.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Queue {
     /// Most requests waiting at once. Default 1000.
@@ -250,7 +252,7 @@ pub struct Queue {
 }
 
 /// `[functions.NAME.cache]`: the response cache.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Cache {
     /// Cache responses of this function. Default false.
@@ -262,7 +264,7 @@ pub struct Cache {
     /// When above zero, responses without caching headers are cached this long. Default 0 s.
     #[serde(default, with = "units::duration")]
     pub default_ttl: Duration,
-    /// Request headers added to the cache key. Default none.
+    /// Request headers added to the cache key, lowercased on load. Default none.
     #[serde(default)]
     pub key_headers: Vec<String>,
 }

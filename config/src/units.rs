@@ -56,7 +56,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             "h" => 3_600 * NANOS_PER_SEC,
             "" => return Err(format!("\"{text}\" has no unit; {DURATION_HINT}")),
             other => {
-                return Err(format!("unknown unit \"{other}\" in \"{text}\"; {DURATION_HINT}"));
+                return Err(format!(
+                    "unknown unit \"{other}\" in \"{text}\"; {DURATION_HINT}"
+                ));
             }
         };
         let nanos = number
@@ -85,8 +87,8 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 /// ```
 pub fn parse_bytes(text: &str) -> Result<u64, String> {
     let trimmed = text.trim();
-    let (number, unit) = split_number(trimmed)
-        .ok_or_else(|| format!("\"{text}\" is not a size; {SIZE_HINT}"))?;
+    let (number, unit) =
+        split_number(trimmed).ok_or_else(|| format!("\"{text}\" is not a size; {SIZE_HINT}"))?;
     let unit = unit.trim_start();
 
     // Bare "K"/"M"/"G" are refused: whether they mean 1000 or 1024 is a coin toss.
@@ -100,13 +102,19 @@ pub fn parse_bytes(text: &str) -> Result<u64, String> {
         "mib" => 1 << 20,
         "gib" => 1 << 30,
         "tib" => 1 << 40,
-        _ => return Err(format!("unknown unit \"{unit}\" in \"{text}\"; {SIZE_HINT}")),
+        _ => {
+            return Err(format!(
+                "unknown unit \"{unit}\" in \"{text}\"; {SIZE_HINT}"
+            ));
+        }
     };
     let bytes = number
         .scaled(bytes_per_unit)
         .ok_or_else(|| format!("\"{text}\" is too large a size"))?;
     if bytes.has_fraction {
-        return Err(format!("\"{text}\" is not a whole number of bytes; {SIZE_HINT}"));
+        return Err(format!(
+            "\"{text}\" is not a whole number of bytes; {SIZE_HINT}"
+        ));
     }
     u64::try_from(bytes.whole).map_err(|_| format!("\"{text}\" is too large a size"))
 }
@@ -123,7 +131,11 @@ pub fn format_duration(duration: Duration) -> String {
     if nanos % NANOS_PER_SEC == 0 {
         let secs = duration.as_secs();
         let mut out = String::new();
-        for (amount, unit) in [(secs / 3600, "h"), (secs % 3600 / 60, "m"), (secs % 60, "s")] {
+        for (amount, unit) in [
+            (secs / 3600, "h"),
+            (secs % 3600 / 60, "m"),
+            (secs % 60, "s"),
+        ] {
             if amount > 0 {
                 out.push_str(&format!("{amount}{unit}"));
             }
@@ -149,13 +161,22 @@ pub fn format_bytes(bytes: u64) -> String {
     }
 
     // Up to two decimals keep "1.5KiB" readable without ever rounding.
-    let binary = [("TiB", 1u128 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)];
+    let binary = [
+        ("TiB", 1u128 << 40),
+        ("GiB", 1 << 30),
+        ("MiB", 1 << 20),
+        ("KiB", 1 << 10),
+    ];
     for (unit, per_unit) in binary {
         if value >= per_unit && (value * 100) % per_unit == 0 {
             return format!("{}{unit}", format_decimal(value, per_unit));
         }
     }
-    let decimal = [("TB", 1_000_000_000_000u128), ("GB", 1_000_000_000), ("MB", 1_000_000)];
+    let decimal = [
+        ("TB", 1_000_000_000_000u128),
+        ("GB", 1_000_000_000),
+        ("MB", 1_000_000),
+    ];
     for (unit, per_unit) in decimal.into_iter().chain([("KB", 1_000)]) {
         if value >= per_unit && value % per_unit == 0 {
             return format!("{}{unit}", value / per_unit);
@@ -195,7 +216,11 @@ struct Scaled {
 impl Number<'_> {
     /// `self × per_unit`, or `None` on overflow.
     fn scaled(&self, per_unit: u128) -> Option<Scaled> {
-        let whole: u128 = if self.whole.is_empty() { 0 } else { self.whole.parse().ok()? };
+        let whole: u128 = if self.whole.is_empty() {
+            0
+        } else {
+            self.whole.parse().ok()?
+        };
         let mut total = whole.checked_mul(per_unit)?;
 
         // Long fractions beyond what any unit can resolve only add a remainder.
@@ -213,13 +238,18 @@ impl Number<'_> {
         let product = numerator.checked_mul(per_unit)?;
         total = total.checked_add(product / denominator)?;
         has_fraction |= product % denominator != 0;
-        Some(Scaled { whole: total, has_fraction })
+        Some(Scaled {
+            whole: total,
+            has_fraction,
+        })
     }
 }
 
 /// Splits a leading decimal number (`12`, `1.5`, `.5`) from the rest of `text`.
 fn split_number(text: &str) -> Option<(Number<'_>, &str)> {
-    let whole_len = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let whole_len = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
     let (whole, rest) = text.split_at(whole_len);
     let (fraction, rest) = match rest.strip_prefix('.') {
         Some(after_point) => {

@@ -35,7 +35,10 @@ pub(crate) struct Issues(Vec<Issue>);
 
 impl Issues {
     pub(crate) fn add(&mut self, path: &KeyPath, message: impl Into<String>) {
-        self.0.push(Issue { path: path.clone(), message: message.into() });
+        self.0.push(Issue {
+            path: path.clone(),
+            message: message.into(),
+        });
     }
 
     pub(crate) fn into_vec(self) -> Vec<Issue> {
@@ -88,7 +91,10 @@ fn check_server(server: &Server, path: &KeyPath, issues: &mut Issues) {
     }
     // `shutdown_grace` may be zero: stopping without waiting is a legitimate choice.
     if server.max_body_bytes == 0 {
-        issues.add(&path.key("max_body_bytes"), r#"must be above zero, like "10MiB""#);
+        issues.add(
+            &path.key("max_body_bytes"),
+            r#"must be above zero, like "10MiB""#,
+        );
     }
     if let Some(tls) = &server.tls {
         check_tls(tls, &path.key("tls"), issues);
@@ -118,7 +124,10 @@ fn check_certificate_file(file: &Path) -> Result<(), String> {
     let mut certificates = 0;
     for certificate in CertificateDer::pem_slice_iter(&bytes) {
         certificate.map_err(|error| {
-            format!("certificate file `{}` is not valid PEM: {error}", file.display())
+            format!(
+                "certificate file `{}` is not valid PEM: {error}",
+                file.display()
+            )
         })?;
         certificates += 1;
     }
@@ -140,7 +149,10 @@ fn check_key_file(file: &Path) -> Result<(), String> {
             "key file `{}` holds no private key; expected a PEM `PRIVATE KEY` (PKCS#8), `RSA PRIVATE KEY` (PKCS#1) or `EC PRIVATE KEY` (SEC1) block",
             file.display()
         )),
-        Err(error) => Err(format!("key file `{}` is not valid PEM: {error}", file.display())),
+        Err(error) => Err(format!(
+            "key file `{}` is not valid PEM: {error}",
+            file.display()
+        )),
     }
 }
 
@@ -180,13 +192,20 @@ fn check_addresses_unique(config: &Config, issues: &mut Issues) {
             listeners.push((server.key("tls").key("listen").index(i), *address));
         }
     }
-    listeners.push((KeyPath::root().key("admin").key("listen"), config.admin.listen));
+    listeners.push((
+        KeyPath::root().key("admin").key("listen"),
+        config.admin.listen,
+    ));
 
     for (later, (path, address)) in listeners.iter().enumerate() {
-        let earlier = listeners[..later].iter().find(|(_, other)| conflict(*address, *other));
+        let earlier = listeners[..later]
+            .iter()
+            .find(|(_, other)| conflict(*address, *other));
         if let Some((other_path, other)) = earlier {
             let message = if address == other {
-                format!("{address} is already used by `{other_path}`; each listener needs its own address")
+                format!(
+                    "{address} is already used by `{other_path}`; each listener needs its own address"
+                )
             } else {
                 format!(
                     "{address} overlaps {other} (`{other_path}`): an unspecified address takes the port on every interface; use another port"
@@ -208,7 +227,12 @@ fn conflict(a: SocketAddr, b: SocketAddr) -> bool {
 
 // === shared checks ===
 
-pub(crate) fn positive_duration(value: Duration, path: &KeyPath, example: &str, issues: &mut Issues) {
+pub(crate) fn positive_duration(
+    value: Duration,
+    path: &KeyPath,
+    example: &str,
+    issues: &mut Issues,
+) {
     if value.is_zero() {
         issues.add(path, format!(r#"must be above zero, like "{example}""#));
     }

@@ -84,7 +84,11 @@ pub fn parse_size(input: &str) -> Result<u64, UnitError> {
         .map_err(|_| UnitError::new(input, "size", HINT))?;
     let bytes = value * bytes_per_unit as f64;
     if !(0.0..=u64::MAX as f64).contains(&bytes) {
-        return Err(UnitError::new(input, "size", "it must be positive and fit in 64 bits"));
+        return Err(UnitError::new(
+            input,
+            "size",
+            "it must be positive and fit in 64 bits",
+        ));
     }
     Ok(bytes.round() as u64)
 }

@@ -93,7 +93,7 @@ impl Router {
         let at = match self.wildcard.iter().position(|(s, _)| **s == *suffix) {
             Some(at) => at,
             None => {
-                self.wildcard.push((suffix.into(), PathTable::default()));
+                self.wildcard.push((suffix.clone().into(), PathTable::default()));
                 self.wildcard.sort_by_key(|(s, _)| std::cmp::Reverse(s.len()));
                 self.wildcard.iter().position(|(s, _)| **s == *suffix).expect("just inserted")
             }

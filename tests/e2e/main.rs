@@ -1,1 +1,13 @@
-//! e2e
+//! End-to-end tests: the real `tidegate` binary, real upstream servers, real sockets.
+//!
+//! Every test binds `127.0.0.1:0`; tidegate announces its bound ports on its first line of
+//! standard output, which the harness reads. Nothing here sleeps to wait for readiness.
+
+mod admin;
+mod config;
+mod errors;
+mod harness;
+mod lifecycle;
+mod proxying;
+mod tls;
+mod upstream;

@@ -30,14 +30,28 @@ fn durations_in_every_unit_parse() {
 
 #[test]
 fn bad_durations_say_what_is_valid() {
-    for text in ["", "30", "30sec", "-5s", "s", "1h30", "fast", "1..5s", "99999999999h"] {
+    for text in [
+        "",
+        "30",
+        "30sec",
+        "-5s",
+        "s",
+        "1h30",
+        "fast",
+        "1..5s",
+        "99999999999h",
+    ] {
         let error = parse_duration(text).expect_err(text);
         assert!(
             error.contains("expected a duration like") || error.contains("too long"),
             "{text:?} gave {error:?}"
         );
     }
-    assert!(parse_duration("30sec").unwrap_err().contains("unknown unit \"sec\""));
+    assert!(
+        parse_duration("30sec")
+            .unwrap_err()
+            .contains("unknown unit \"sec\"")
+    );
     assert!(parse_duration("30").unwrap_err().contains("no unit"));
 }
 
@@ -66,9 +80,16 @@ fn sizes_in_every_unit_parse() {
 fn bad_sizes_say_what_is_valid() {
     for text in ["", "64M", "lots", "-1", "1.3KiB", "0.5B", "MiB"] {
         let error = parse_bytes(text).expect_err(text);
-        assert!(error.contains("expected a size like"), "{text:?} gave {error:?}");
+        assert!(
+            error.contains("expected a size like"),
+            "{text:?} gave {error:?}"
+        );
     }
-    assert!(parse_bytes("99999999TiB").unwrap_err().contains("too large"));
+    assert!(
+        parse_bytes("99999999TiB")
+            .unwrap_err()
+            .contains("too large")
+    );
 }
 
 #[test]
@@ -131,7 +152,10 @@ fn serde_modules_read_strings_and_refuse_bare_durations() {
     assert_eq!(limits.size, 4096);
 
     let error = toml::from_str::<Limits>("wait = 30\nsize = 1").unwrap_err();
-    assert!(error.message().contains(r#"write "30s" or "30ms""#), "{error}");
+    assert!(
+        error.message().contains(r#"write "30s" or "30ms""#),
+        "{error}"
+    );
     let error = toml::from_str::<Limits>("wait = \"1s\"\nsize = -1").unwrap_err();
     assert!(error.message().contains("negative"), "{error}");
 }

@@ -110,7 +110,10 @@ fn check_queue(queue: &Queue, path: &KeyPath, issues: &mut Issues) {
             );
         }
         if queue.priorities[..i].contains(priority) {
-            issues.add(&here, format!("`{priority}` is listed twice; list each class once"));
+            issues.add(
+                &here,
+                format!("`{priority}` is listed twice; list each class once"),
+            );
         }
     }
     if !queue.priorities.is_empty() && !queue.priorities.contains(&queue.default_priority) {
@@ -133,7 +136,10 @@ fn check_queue(queue: &Queue, path: &KeyPath, issues: &mut Issues) {
     } else if header.bytes().any(|b| b.is_ascii_uppercase()) {
         issues.add(
             &path.key("priority_header"),
-            format!("write the header name in lowercase: \"{}\"", header.to_ascii_lowercase()),
+            format!(
+                "write the header name in lowercase: \"{}\"",
+                header.to_ascii_lowercase()
+            ),
         );
     }
 

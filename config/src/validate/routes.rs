@@ -26,7 +26,11 @@ pub(super) fn check_route(
         // Matching is on whole segments, so "/hello/" means what "/hello" means.
         let trimmed = prefix.trim_end_matches('/');
         if prefix.starts_with('/') && trimmed.len() < prefix.len() {
-            *prefix = if trimmed.is_empty() { "/".to_owned() } else { trimmed.to_owned() };
+            *prefix = if trimmed.is_empty() {
+                "/".to_owned()
+            } else {
+                trimmed.to_owned()
+            };
         }
         if !prefix.starts_with('/') || prefix.contains(['?', '#']) {
             issues.add(
@@ -68,7 +72,9 @@ fn check_host(host: &str) -> Result<(), String> {
         ));
     }
     if host.contains('/') {
-        return Err(format!("`{host}` is not a host name; put paths in `path_prefix`"));
+        return Err(format!(
+            "`{host}` is not a host name; put paths in `path_prefix`"
+        ));
     }
     let name = host.strip_prefix("*.").unwrap_or(host);
     if name.contains('*') {
@@ -98,7 +104,9 @@ fn is_dns_name(name: &str) -> bool {
             (1..=63).contains(&label.len())
                 && !label.starts_with('-')
                 && !label.ends_with('-')
-                && label.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         })
 }
 

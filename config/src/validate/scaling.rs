@@ -21,7 +21,10 @@ pub(super) fn check(scaling: &Scaling, path: &KeyPath, issues: &mut Issues) {
     }
 
     if !positive(scaling.target_concurrency) {
-        issues.add(&path.key("target_concurrency"), "must be above zero, like 10");
+        issues.add(
+            &path.key("target_concurrency"),
+            "must be above zero, like 10",
+        );
     }
     // NaN fails `>=` too, which is the point of writing it this way round.
     if !(scaling.panic_threshold >= 1.0 && scaling.panic_threshold.is_finite()) {
@@ -32,8 +35,18 @@ pub(super) fn check(scaling: &Scaling, path: &KeyPath, issues: &mut Issues) {
     }
 
     positive_duration(scaling.tick, &path.key("tick"), "1s", issues);
-    positive_duration(scaling.stable_window, &path.key("stable_window"), "60s", issues);
-    positive_duration(scaling.panic_window, &path.key("panic_window"), "6s", issues);
+    positive_duration(
+        scaling.stable_window,
+        &path.key("stable_window"),
+        "60s",
+        issues,
+    );
+    positive_duration(
+        scaling.panic_window,
+        &path.key("panic_window"),
+        "6s",
+        issues,
+    );
     if scaling.panic_window > scaling.stable_window {
         issues.add(
             &path.key("panic_window"),
@@ -52,7 +65,10 @@ pub(super) fn check(scaling: &Scaling, path: &KeyPath, issues: &mut Issues) {
         ("target_queue_depth", scaling.target_queue_depth),
     ] {
         if target.is_some_and(|target| !positive(target)) {
-            issues.add(&path.key(key), "must be above zero when set; remove it to not scale on it");
+            issues.add(
+                &path.key(key),
+                "must be above zero when set; remove it to not scale on it",
+            );
         }
     }
     if let Some(custom) = &scaling.custom {

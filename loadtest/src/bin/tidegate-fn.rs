@@ -42,7 +42,9 @@ fn main() -> anyhow::Result<()> {
     let port = match args.port {
         Some(port) => port,
         None => match std::env::var("PORT") {
-            Ok(port) => port.parse().with_context(|| format!("PORT={port:?} is no port"))?,
+            Ok(port) => port
+                .parse()
+                .with_context(|| format!("PORT={port:?} is no port"))?,
             Err(_) => 0,
         },
     };

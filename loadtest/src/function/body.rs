@@ -115,7 +115,9 @@ impl Body for FnBody {
     fn size_hint(&self) -> SizeHint {
         // An exact hint lets hyper send Content-Length instead of chunked encoding.
         match &self.content {
-            Content::Once(bytes) => SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64)),
+            Content::Once(bytes) => {
+                SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64))
+            }
             Content::Filler(remaining) => SizeHint::with_exact(*remaining),
             Content::Echo(incoming) => incoming.size_hint(),
         }

@@ -44,7 +44,12 @@ pub async fn handle(
     let path = request.uri().path();
     if path == "/__stats" {
         let json = serde_json::to_vec(&instance.stats.snapshot()).unwrap_or_default();
-        return Ok(answer(StatusCode::OK, "application/json", json, Hold::default()));
+        return Ok(answer(
+            StatusCode::OK,
+            "application/json",
+            json,
+            Hold::default(),
+        ));
     }
 
     let mut hold = Hold {
@@ -98,7 +103,11 @@ pub async fn handle(
             answer(status, "application/json", json, hold)
         }
         None => match knobs.size {
-            Some(len) => with_type(status, "application/octet-stream", FnBody::filler(len, hold)),
+            Some(len) => with_type(
+                status,
+                "application/octet-stream",
+                FnBody::filler(len, hold),
+            ),
             None => answer(status, "text/plain", GREETING, hold),
         },
     };
@@ -149,7 +158,11 @@ fn burn(duration: Duration) {
     let mut state = 1u64;
     while start.elapsed() < duration {
         for _ in 0..1_000 {
-            state = std::hint::black_box(state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1));
+            state = std::hint::black_box(
+                state
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1),
+            );
         }
     }
 }

@@ -107,7 +107,9 @@ impl Knobs {
             "cpu" => self.cpu = Some(parse_duration(value).map_err(unit)?),
             "mem" => self.mem = Some(parse_size(value).map_err(unit)?),
             "size" => self.size = Some(parse_size(value).map_err(unit)?),
-            "status" => self.status = Some(parse_status(value).map_err(|e| KnobError::new(knob, e))?),
+            "status" => {
+                self.status = Some(parse_status(value).map_err(|e| KnobError::new(knob, e))?)
+            }
             "echo" => self.echo = parse_echo(value).map_err(|e| KnobError::new(knob, e))?,
             "cache-control" | "etag" | "last-modified" | "vary" | "cache-tag" => {
                 let header_value = HeaderValue::from_str(value)

@@ -88,7 +88,10 @@ mod tests {
 
     #[test]
     fn the_three_spellings() {
-        assert_eq!("50ms".parse(), Ok(Latency::Fixed(Duration::from_millis(50))));
+        assert_eq!(
+            "50ms".parse(),
+            Ok(Latency::Fixed(Duration::from_millis(50)))
+        );
         assert_eq!(
             "uniform:10ms..50ms".parse(),
             Ok(Latency::Uniform {

@@ -41,11 +41,16 @@ pub fn listen(port: u16) -> io::Result<(TcpListener, Origin)> {
 
 /// The socket passed as descriptor 3, when the environment says it is meant for us.
 fn inherited() -> io::Result<Option<std::net::TcpListener>> {
-    let count: u32 = match std::env::var("LISTEN_FDS").ok().and_then(|v| v.parse().ok()) {
+    let count: u32 = match std::env::var("LISTEN_FDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
         Some(count) if count >= 1 => count,
         _ => return Ok(None),
     };
-    let pid: Option<u32> = std::env::var("LISTEN_PID").ok().and_then(|v| v.parse().ok());
+    let pid: Option<u32> = std::env::var("LISTEN_PID")
+        .ok()
+        .and_then(|v| v.parse().ok());
     if pid != Some(std::process::id()) {
         return Ok(None);
     }

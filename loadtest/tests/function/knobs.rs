@@ -46,7 +46,11 @@ async fn a_fixed_latency_delays_the_answer() {
     let instance = Instance::start(&[]).await;
     let reply = instance.get("/?latency=100ms").await;
     assert_eq!(drawn_latency_us(&reply), 100_000);
-    assert!(reply.elapsed >= Duration::from_millis(100), "{:?}", reply.elapsed);
+    assert!(
+        reply.elapsed >= Duration::from_millis(100),
+        "{:?}",
+        reply.elapsed
+    );
 
     let reply = instance
         .send(
@@ -65,12 +69,23 @@ async fn uniform_and_exponential_latencies_are_drawn_per_request() {
     let mut uniform = Vec::new();
     let mut exponential = Vec::new();
     for _ in 0..20 {
-        uniform.push(drawn_latency_us(&instance.get("/?latency=uniform:1ms..5ms").await));
+        uniform.push(drawn_latency_us(
+            &instance.get("/?latency=uniform:1ms..5ms").await,
+        ));
         exponential.push(drawn_latency_us(&instance.get("/?latency=exp:1ms").await));
     }
-    assert!(uniform.iter().all(|us| (1_000..=5_000).contains(us)), "{uniform:?}");
-    assert!(uniform.iter().any(|us| *us != uniform[0]), "draws vary: {uniform:?}");
-    assert!(exponential.iter().any(|us| *us != exponential[0]), "{exponential:?}");
+    assert!(
+        uniform.iter().all(|us| (1_000..=5_000).contains(us)),
+        "{uniform:?}"
+    );
+    assert!(
+        uniform.iter().any(|us| *us != uniform[0]),
+        "draws vary: {uniform:?}"
+    );
+    assert!(
+        exponential.iter().any(|us| *us != exponential[0]),
+        "{exponential:?}"
+    );
 }
 
 #[tokio::test]
@@ -104,7 +119,10 @@ async fn mem_is_resident_while_the_request_runs_and_freed_after() {
             }
         }
     }
-    assert!(peak >= base + held * 9 / 10, "peak RSS {peak} from a base of {base}");
+    assert!(
+        peak >= base + held * 9 / 10,
+        "peak RSS {peak} from a base of {base}"
+    );
     eventually("the memory is returned", || async {
         instance.rss() < base + held / 2
     })
@@ -133,18 +151,20 @@ async fn status_sets_the_status() {
 #[tokio::test]
 async fn caching_headers_are_set_from_query_and_headers() {
     let instance = Instance::start(&[]).await;
-    let request = Request::get(
-        "/?cache-control=public%2C%20max-age%3D60&etag=%22v1%22&vary=accept-encoding",
-    )
-    .header("x-fn-last-modified", "Wed, 21 Oct 2015 07:28:00 GMT")
-    .header("x-fn-cache-tag", "product-7")
-    .body(empty())
-    .expect("a valid request");
+    let request =
+        Request::get("/?cache-control=public%2C%20max-age%3D60&etag=%22v1%22&vary=accept-encoding")
+            .header("x-fn-last-modified", "Wed, 21 Oct 2015 07:28:00 GMT")
+            .header("x-fn-cache-tag", "product-7")
+            .body(empty())
+            .expect("a valid request");
     let reply = instance.send(request).await;
     assert_eq!(reply.headers["cache-control"], "public, max-age=60");
     assert_eq!(reply.headers["etag"], "\"v1\"");
     assert_eq!(reply.headers["vary"], "accept-encoding");
-    assert_eq!(reply.headers["last-modified"], "Wed, 21 Oct 2015 07:28:00 GMT");
+    assert_eq!(
+        reply.headers["last-modified"],
+        "Wed, 21 Oct 2015 07:28:00 GMT"
+    );
     assert_eq!(reply.headers["cache-tag"], "product-7");
 }
 
@@ -192,12 +212,18 @@ async fn echo_streams_each_chunk_back_before_the_body_ends() {
     let mut echoed = response.into_body();
 
     for chunk in ["first", "second"] {
-        sender.send(Bytes::from(chunk)).await.expect("the request body is open");
+        sender
+            .send(Bytes::from(chunk))
+            .await
+            .expect("the request body is open");
         let frame = echoed.frame().await.expect("a frame").expect("no error");
         assert_eq!(frame.into_data().expect("a data frame"), chunk);
     }
     drop(sender);
-    assert!(echoed.frame().await.is_none(), "the echo ends with the request body");
+    assert!(
+        echoed.frame().await.is_none(),
+        "the echo ends with the request body"
+    );
 }
 
 #[tokio::test]

@@ -4,6 +4,7 @@ use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use http::{Request, StatusCode};
+use http_body_util::BodyExt;
 use tokio::process::Command;
 
 use crate::support::{BIN, Instance, eventually, feed};
@@ -25,18 +26,28 @@ async fn stats_count_paths_methods_and_concurrency() {
 
     // Echo requests stay in flight until their bodies end, so five open ones are five in
     // flight for as long as the test wants, with no timing involved.
-    let mut senders = Vec::new();
+    let mut open = Vec::new();
     for _ in 0..5 {
         let (sender, body) = feed();
-        let request = Request::post("/b?echo=1").body(body).expect("a valid request");
-        instance.open(request).await.expect("the head comes back");
-        senders.push(sender);
+        let request = Request::post("/b?echo=1")
+            .body(body)
+            .expect("a valid request");
+        let response = instance.open(request).await.expect("the head comes back");
+        open.push((sender, response));
     }
     eventually("five requests are in flight", || async {
         instance.stats().await["in_flight"] == 5
     })
     .await;
-    drop(senders);
+    for (sender, response) in open {
+        drop(sender);
+        let echoed = response
+            .into_body()
+            .collect()
+            .await
+            .expect("the echo ends cleanly");
+        assert!(echoed.to_bytes().is_empty());
+    }
     eventually("no request is in flight", || async {
         instance.stats().await["in_flight"] == 0
     })
@@ -75,7 +86,11 @@ async fn the_port_comes_from_the_environment_unless_a_flag_names_one() {
 async fn the_startup_delay_holds_back_the_listener() {
     let start = Instant::now();
     let instance = Instance::start(&["--startup-delay", "300ms"]).await;
-    assert!(start.elapsed() >= Duration::from_millis(300), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() >= Duration::from_millis(300),
+        "{:?}",
+        start.elapsed()
+    );
     assert_eq!(instance.get("/healthz").await.status, StatusCode::OK);
 }
 
@@ -88,7 +103,11 @@ async fn crash_after_answers_n_requests_then_exits_with_status_1() {
     assert_eq!(instance.get("/").await.status, StatusCode::OK);
 
     // No third request is needed: the process goes on its own after the second answer.
-    let status = instance.child.wait().await.expect("the instance can be waited for");
+    let status = instance
+        .child
+        .wait()
+        .await
+        .expect("the instance can be waited for");
     assert_eq!(status.code(), Some(1));
 }
 
@@ -98,7 +117,11 @@ async fn a_request_past_the_budget_kills_the_instance_at_once() {
     let request = Request::get("/").body(crate::support::empty());
     let answer = instance.open(request.expect("a valid request")).await;
     assert!(answer.is_err(), "the connection drops instead of answering");
-    let status = instance.child.wait().await.expect("the instance can be waited for");
+    let status = instance
+        .child
+        .wait()
+        .await
+        .expect("the instance can be waited for");
     assert_eq!(status.code(), Some(1));
 }
 
@@ -114,9 +137,13 @@ fn inheritable_listener() -> socket2::Socket {
     let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
         .expect("a TCP socket");
     let any_port = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
-    socket.bind(&any_port.into()).expect("binding port 0 succeeds");
+    socket
+        .bind(&any_port.into())
+        .expect("binding port 0 succeeds");
     socket.listen(128).expect("the socket listens");
-    socket.set_cloexec(false).expect("the socket can be inherited");
+    socket
+        .set_cloexec(false)
+        .expect("the socket can be inherited");
     socket
 }
 
@@ -135,17 +162,28 @@ fn activated(socket: &socket2::Socket, pid: &str) -> Command {
 #[tokio::test]
 async fn an_inherited_socket_is_served_when_listen_pid_matches() {
     let socket = inheritable_listener();
-    let bound = socket.local_addr().expect("bound").as_socket().expect("an IP address");
+    let bound = socket
+        .local_addr()
+        .expect("bound")
+        .as_socket()
+        .expect("an IP address");
 
     let (instance, _) = Instance::spawn(activated(&socket, "$$")).await;
-    assert_eq!(instance.addr, bound, "the instance serves the socket it was given");
+    assert_eq!(
+        instance.addr, bound,
+        "the instance serves the socket it was given"
+    );
     assert_eq!(instance.get("/").await.body, "hello world\n");
 }
 
 #[tokio::test]
 async fn an_inherited_socket_meant_for_another_process_is_ignored() {
     let socket = inheritable_listener();
-    let bound = socket.local_addr().expect("bound").as_socket().expect("an IP address");
+    let bound = socket
+        .local_addr()
+        .expect("bound")
+        .as_socket()
+        .expect("an IP address");
 
     let (instance, _) = Instance::spawn(activated(&socket, "1")).await;
     assert_ne!(instance.addr, bound, "LISTEN_PID names another process");

@@ -48,7 +48,9 @@ impl Body for Feed {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        self.0.poll_recv(cx).map(|chunk| chunk.map(|c| Ok(Frame::data(c))))
+        self.0
+            .poll_recv(cx)
+            .map(|chunk| chunk.map(|c| Ok(Frame::data(c))))
     }
 }
 
@@ -91,8 +93,14 @@ impl Instance {
         let mut before = Vec::new();
         loop {
             let mut line = String::new();
-            let read = stdout.read_line(&mut line).await.expect("stdout is readable");
-            assert!(read > 0, "the instance closed stdout before listening; lines: {before:?}");
+            let read = stdout
+                .read_line(&mut line)
+                .await
+                .expect("stdout is readable");
+            assert!(
+                read > 0,
+                "the instance closed stdout before listening; lines: {before:?}"
+            );
             if let Some(addr) = line.trim().strip_prefix("listening on ") {
                 let addr = addr.parse().expect("the listening line names an address");
                 let instance = Self {
@@ -130,12 +138,18 @@ impl Instance {
         B: Body<Data = Bytes> + Send + 'static,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        let stream = TcpStream::connect(self.addr).await.expect("the instance accepts");
+        let stream = TcpStream::connect(self.addr)
+            .await
+            .expect("the instance accepts");
         let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
             .expect("an HTTP/1.1 handshake needs no round trip");
         tokio::spawn(connection);
-        let host = self.addr.to_string().parse().expect("an address is a valid host");
+        let host = self
+            .addr
+            .to_string()
+            .parse()
+            .expect("an address is a valid host");
         request.headers_mut().insert(http::header::HOST, host);
         sender.send_request(request).await
     }
@@ -143,13 +157,18 @@ impl Instance {
     /// Sends a request over a fresh h2c (prior knowledge) connection.
     pub async fn send_h2(&self, request: Request<AnyBody>) -> Reply {
         let start = Instant::now();
-        let stream = TcpStream::connect(self.addr).await.expect("the instance accepts");
+        let stream = TcpStream::connect(self.addr)
+            .await
+            .expect("the instance accepts");
         let (mut sender, connection) =
             hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
                 .await
                 .expect("the instance speaks h2c");
         tokio::spawn(connection);
-        let response = sender.send_request(request).await.expect("the instance answers");
+        let response = sender
+            .send_request(request)
+            .await
+            .expect("the instance answers");
         collect(response, start).await
     }
 
