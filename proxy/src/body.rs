@@ -32,24 +32,39 @@ pub struct ProxyBody {
 
 enum Kind {
     Full(Option<Bytes>),
-    Upstream { inner: Incoming, completion: Option<Completion> },
+    Upstream {
+        inner: Incoming,
+        completion: Option<Completion>,
+    },
 }
 
 impl ProxyBody {
     /// A body of fixed bytes.
     pub fn full(bytes: impl Into<Bytes>) -> Self {
-        ProxyBody { kind: Kind::Full(Some(bytes.into())), _active: None }
+        ProxyBody {
+            kind: Kind::Full(Some(bytes.into())),
+            _active: None,
+        }
     }
 
     /// An empty body.
     pub fn empty() -> Self {
-        ProxyBody { kind: Kind::Full(None), _active: None }
+        ProxyBody {
+            kind: Kind::Full(None),
+            _active: None,
+        }
     }
 
     /// An instance's response body; `completion` runs once it has been fully sent, or is
     /// dropped unfinished.
     pub fn upstream(inner: Incoming, completion: Completion) -> Self {
-        let mut body = ProxyBody { kind: Kind::Upstream { inner, completion: Some(completion) }, _active: None };
+        let mut body = ProxyBody {
+            kind: Kind::Upstream {
+                inner,
+                completion: Some(completion),
+            },
+            _active: None,
+        };
         // A body that is empty from the start (204, HEAD) may never be polled.
         body.complete_if_ended();
         body
@@ -62,24 +77,23 @@ impl ProxyBody {
     }
 
     fn complete_if_ended(&mut self) {
-        if let Kind::Upstream { inner, completion } = &mut self.kind {
-            if inner.is_end_stream() {
-                if let Some(completion) = completion.take() {
-                    completion.finish(true);
-                }
-            }
+        if let Kind::Upstream { inner, completion } = &mut self.kind
+            && inner.is_end_stream()
+            && let Some(completion) = completion.take()
+        {
+            completion.finish(true);
         }
     }
 }
 
 impl Drop for ProxyBody {
     fn drop(&mut self) {
-        if let Kind::Upstream { completion, .. } = &mut self.kind {
-            if let Some(completion) = completion.take() {
-                // Dropped before its end: the client went away, or the instance's body
-                // failed. The connection to the instance has unread bytes; do not reuse it.
-                completion.finish(false);
-            }
+        // Dropped before its end: the client went away, or the instance's body failed.
+        // The connection to the instance has unread bytes; do not reuse it.
+        if let Kind::Upstream { completion, .. } = &mut self.kind
+            && let Some(completion) = completion.take()
+        {
+            completion.finish(false);
         }
     }
 }
@@ -147,7 +161,13 @@ struct Limit {
 impl RequestBody {
     /// A body whose length is unknown or untrusted, counted against `max` bytes.
     pub fn limited(inner: Incoming, max: u64) -> Self {
-        RequestBody { inner, limit: Some(Limit { max, remaining: max }) }
+        RequestBody {
+            inner,
+            limit: Some(Limit {
+                max,
+                remaining: max,
+            }),
+        }
     }
 
     /// A body whose declared `Content-Length` was checked against the limit already;

@@ -121,7 +121,10 @@ impl ProxyError {
         let mut response = Response::new(ProxyBody::full(Bytes::from(bytes)));
         *response.status_mut() = self.status();
         let headers = response.headers_mut();
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         if let ProxyError::QueueFull { retry_after } = self {
             // Round up: "Retry-After: 0" would invite an immediate retry storm.
@@ -146,12 +149,19 @@ mod tests {
     #[tokio::test]
     async fn error_bodies_carry_code_function_and_request_id() {
         let id = HeaderValue::from_static("abc");
-        let response = ProxyError::QueueFull { retry_after: Duration::from_millis(1500) }
-            .to_response(Some("hello"), Some(&id));
+        let response = ProxyError::QueueFull {
+            retry_after: Duration::from_millis(1500),
+        }
+        .to_response(Some("hello"), Some(&id));
         assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(response.headers()[header::RETRY_AFTER], "2");
         assert_eq!(response.headers()["x-request-id"], "abc");
-        let body = response.into_body().collect().await.expect("full body").to_bytes();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .expect("full body")
+            .to_bytes();
         let json: serde_json::Value = serde_json::from_slice(&body).expect("JSON body");
         assert_eq!(json["error"]["code"], "QUEUE_FULL");
         assert_eq!(json["error"]["function"], "hello");
@@ -162,7 +172,9 @@ mod tests {
     fn every_code_is_distinct() {
         let all = [
             ProxyError::NoRoute,
-            ProxyError::QueueFull { retry_after: Duration::ZERO },
+            ProxyError::QueueFull {
+                retry_after: Duration::ZERO,
+            },
             ProxyError::QueueTimeout,
             ProxyError::ScaleFailed,
             ProxyError::UpstreamUnavailable,

@@ -80,9 +80,10 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
 pub fn is_upgrade(headers: &HeaderMap) -> bool {
     headers.contains_key(header::UPGRADE)
         && headers.get_all(header::CONNECTION).iter().any(|value| {
-            value
-                .to_str()
-                .is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("upgrade")))
+            value.to_str().is_ok_and(|v| {
+                v.split(',')
+                    .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
+            })
         })
 }
 
@@ -98,7 +99,8 @@ pub struct ForwardedFor {
 impl ForwardedFor {
     /// The values for a connection from `peer`, plain or TLS.
     pub fn new(peer: std::net::IpAddr, tls: bool) -> Self {
-        let client_ip = HeaderValue::from_str(&peer.to_string()).expect("an IP address is a valid header value");
+        let client_ip = HeaderValue::from_str(&peer.to_string())
+            .expect("an IP address is a valid header value");
         let proto = HeaderValue::from_static(if tls { "https" } else { "http" });
         ForwardedFor { client_ip, proto }
     }
@@ -106,7 +108,12 @@ impl ForwardedFor {
 
 /// Sets `x-forwarded-for` (appending to a chain the client sent), `x-forwarded-proto`,
 /// `x-forwarded-host` and `via`.
-pub fn set_forwarded(headers: &mut HeaderMap, from: &ForwardedFor, host: Option<&HeaderValue>, http2: bool) {
+pub fn set_forwarded(
+    headers: &mut HeaderMap,
+    from: &ForwardedFor,
+    host: Option<&HeaderValue>,
+    http2: bool,
+) {
     match headers.get(&X_FORWARDED_FOR) {
         None => {
             headers.insert(X_FORWARDED_FOR, from.client_ip.clone());
@@ -143,7 +150,10 @@ impl RequestIds {
         use std::hash::{BuildHasher, Hasher};
         let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
         hasher.write_usize(std::process::id() as usize);
-        RequestIds { prefix: hasher.finish() as u32, next: Cell::new(0) }
+        RequestIds {
+            prefix: hasher.finish() as u32,
+            next: Cell::new(0),
+        }
     }
 
     /// The next id.
@@ -178,7 +188,10 @@ mod tests {
     fn map(pairs: &[(&str, &str)]) -> HeaderMap {
         let mut headers = HeaderMap::new();
         for (k, v) in pairs {
-            headers.append(HeaderName::from_bytes(k.as_bytes()).unwrap(), HeaderValue::from_str(v).unwrap());
+            headers.append(
+                HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
         }
         headers
     }
@@ -201,7 +214,11 @@ mod tests {
 
     #[test]
     fn upgrade_requests_keep_their_upgrade_headers() {
-        let mut headers = map(&[("connection", "Upgrade"), ("upgrade", "websocket"), ("keep-alive", "1")]);
+        let mut headers = map(&[
+            ("connection", "Upgrade"),
+            ("upgrade", "websocket"),
+            ("keep-alive", "1"),
+        ]);
         assert!(is_upgrade(&headers));
         remove_hop_by_hop(&mut headers, true);
         assert_eq!(headers["upgrade"], "websocket");
@@ -213,7 +230,12 @@ mod tests {
     fn forwarded_for_appends_to_an_existing_chain() {
         let from = ForwardedFor::new("10.0.0.2".parse().unwrap(), true);
         let mut headers = map(&[("x-forwarded-for", "1.2.3.4")]);
-        set_forwarded(&mut headers, &from, Some(&HeaderValue::from_static("a.example")), false);
+        set_forwarded(
+            &mut headers,
+            &from,
+            Some(&HeaderValue::from_static("a.example")),
+            false,
+        );
         assert_eq!(headers["x-forwarded-for"], "1.2.3.4, 10.0.0.2");
         assert_eq!(headers["x-forwarded-proto"], "https");
         assert_eq!(headers["x-forwarded-host"], "a.example");

@@ -46,14 +46,22 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,
     };
-    let tls = config.server.tls.as_ref().map(server::tls::acceptor).transpose()?;
-    let mut addrs: Vec<(SocketAddr, bool)> = config.server.listen.iter().map(|a| (*a, false)).collect();
+    let tls = config
+        .server
+        .tls
+        .as_ref()
+        .map(server::tls::acceptor)
+        .transpose()?;
+    let mut addrs: Vec<(SocketAddr, bool)> =
+        config.server.listen.iter().map(|a| (*a, false)).collect();
     if let Some(tls) = &config.server.tls {
         addrs.extend(tls.listen.iter().map(|a| (*a, true)));
     }
     let (listeners, endpoints) = server::listen::bind_all(&addrs, workers)?;
 
-    let control = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let control = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     let admin_listener = control
         .block_on(tokio::net::TcpListener::bind(config.admin.listen))
         .with_context(|| format!("cannot listen on the admin address {}", config.admin.listen))?;
@@ -69,7 +77,11 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         "tidegate started"
     );
 
-    let admin = Arc::new(admin::Admin { shared: shared.clone(), metrics: metrics.clone(), token: config.admin.token.clone() });
+    let admin = Arc::new(admin::Admin {
+        shared: shared.clone(),
+        metrics: metrics.clone(),
+        token: config.admin.token.clone(),
+    });
     let local = tokio::task::LocalSet::new();
     local.block_on(&control, async {
         tokio::task::spawn_local(admin::serve(admin, admin_listener));
@@ -115,7 +127,13 @@ async fn wait_for_signal() -> anyhow::Result<()> {
 
 fn announce(endpoints: &[server::listen::Endpoint], admin: SocketAddr) {
     use std::io::Write;
-    let list = |tls: bool| endpoints.iter().filter(|e| e.tls == tls).map(|e| e.addr.to_string()).collect::<Vec<_>>();
+    let list = |tls: bool| {
+        endpoints
+            .iter()
+            .filter(|e| e.tls == tls)
+            .map(|e| e.addr.to_string())
+            .collect::<Vec<_>>()
+    };
     let line = serde_json::json!({ "event": "listening", "http": list(false), "https": list(true), "admin": admin.to_string() });
     let mut stdout = std::io::stdout().lock();
     let _ = writeln!(stdout, "{line}");

@@ -12,7 +12,11 @@ use clap::{Parser, Subcommand, ValueEnum};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
-#[command(name = "tidegate", version, about = "A reverse proxy for function instances, with autoscaling and caching")]
+#[command(
+    name = "tidegate",
+    version,
+    about = "A reverse proxy for function instances, with autoscaling and caching"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -76,9 +80,15 @@ fn main() -> ExitCode {
 /// output for the start-up announcement.
 fn init_logging(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .init(),
     }
 }

@@ -35,7 +35,8 @@ const NO_FUNCTION: &str = "";
 /// Installs the global recorder and returns the handle `/metrics` renders from.
 pub fn install() -> anyhow::Result<PrometheusHandle> {
     let buckets = [
-        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+        60.0,
     ];
     let handle = PrometheusBuilder::new()
         .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &buckets)?
@@ -50,7 +51,11 @@ pub fn update_gauges(shared: &Shared) {
         let fleet = &function.fleet;
         let counts = fleet.counts();
         gauge!(IN_FLIGHT, "function" => name.clone()).set(fleet.in_flight() as f64);
-        for (state, n) in [("starting", counts.starting), ("ready", counts.ready), ("draining", counts.draining)] {
+        for (state, n) in [
+            ("starting", counts.starting),
+            ("ready", counts.ready),
+            ("draining", counts.draining),
+        ] {
             gauge!(INSTANCES, "function" => name.clone(), "state" => state).set(n as f64);
         }
         gauge!(DESIRED_INSTANCES, "function" => name.clone()).set(fleet.instances().len() as f64);
@@ -70,8 +75,15 @@ impl RequestMetrics {
     /// Handles for the functions of `shared`, in their order.
     pub fn new(shared: &Shared) -> Self {
         let names: Vec<Arc<str>> = shared.functions.iter().map(|f| f.name.clone()).collect();
-        let durations = names.iter().map(|n| histogram!(REQUEST_DURATION, "function" => n.to_string())).collect();
-        RequestMetrics { names, durations, counters: RefCell::new(HashMap::new()) }
+        let durations = names
+            .iter()
+            .map(|n| histogram!(REQUEST_DURATION, "function" => n.to_string()))
+            .collect();
+        RequestMetrics {
+            names,
+            durations,
+            counters: RefCell::new(HashMap::new()),
+        }
     }
 
     /// Records a finished request of `function` (`None`: no route matched).

@@ -32,7 +32,9 @@ struct PathTable {
 impl PathTable {
     fn insert(&mut self, prefix: Option<&str>, route: RouteMatch) {
         self.routes.push((prefix.map(Into::into), route));
-        self.routes.sort_by_key(|(prefix, _)| std::cmp::Reverse(prefix.as_ref().map_or(0, |p| p.len() + 1)));
+        self.routes.sort_by_key(|(prefix, _)| {
+            std::cmp::Reverse(prefix.as_ref().map_or(0, |p| p.len() + 1))
+        });
     }
 
     fn lookup(&self, path: &str) -> Option<&RouteMatch> {
@@ -72,14 +74,19 @@ impl Router {
                 let prefix = route.path_prefix.as_deref();
                 let matched = RouteMatch {
                     function: index,
-                    strip: route.strip_prefix.then(|| prefix.filter(|p| *p != "/").map_or(0, str::len)),
+                    strip: route
+                        .strip_prefix
+                        .then(|| prefix.filter(|p| *p != "/").map_or(0, str::len)),
                     priority: route.priority.as_deref().map(Into::into),
                 };
                 let table = match route.host.as_deref() {
                     None => &mut router.any_host,
                     Some(host) => match host.strip_prefix('*') {
                         Some(suffix) => router.wildcard_table(suffix),
-                        None => router.exact.entry(host.to_ascii_lowercase().into()).or_default(),
+                        None => router
+                            .exact
+                            .entry(host.to_ascii_lowercase().into())
+                            .or_default(),
                     },
                 };
                 table.insert(prefix, matched);
@@ -93,9 +100,14 @@ impl Router {
         let at = match self.wildcard.iter().position(|(s, _)| **s == *suffix) {
             Some(at) => at,
             None => {
-                self.wildcard.push((suffix.clone().into(), PathTable::default()));
-                self.wildcard.sort_by_key(|(s, _)| std::cmp::Reverse(s.len()));
-                self.wildcard.iter().position(|(s, _)| **s == *suffix).expect("just inserted")
+                self.wildcard
+                    .push((suffix.clone().into(), PathTable::default()));
+                self.wildcard
+                    .sort_by_key(|(s, _)| std::cmp::Reverse(s.len()));
+                self.wildcard
+                    .iter()
+                    .position(|(s, _)| **s == *suffix)
+                    .expect("just inserted")
             }
         };
         &mut self.wildcard[at].1
@@ -117,10 +129,11 @@ impl Router {
             for (suffix, table) in &self.wildcard {
                 // `*.example.com` matches `a.example.com` and `a.b.example.com`, not the
                 // bare `example.com`.
-                if host.len() > suffix.len() && host.ends_with(&**suffix) {
-                    if let Some(found) = table.lookup(path) {
-                        return Some(found);
-                    }
+                if host.len() > suffix.len()
+                    && host.ends_with(&**suffix)
+                    && let Some(found) = table.lookup(path)
+                {
+                    return Some(found);
                 }
             }
         }
@@ -134,9 +147,15 @@ pub fn host_without_port(authority: &str) -> &str {
         // An IPv6 literal: `[::1]:8080`.
         return rest.split(']').next().unwrap_or(rest);
     }
-    authority.rsplit_once(':').map_or(authority, |(host, port)| {
-        if port.bytes().all(|b| b.is_ascii_digit()) { host } else { authority }
-    })
+    authority
+        .rsplit_once(':')
+        .map_or(authority, |(host, port)| {
+            if port.bytes().all(|b| b.is_ascii_digit()) {
+                host
+            } else {
+                authority
+            }
+        })
 }
 
 /// The path after removing `strip` bytes of prefix; never empty.
@@ -150,7 +169,8 @@ mod tests {
     use super::*;
 
     fn router(toml: &str) -> Router {
-        let config = tidegate_config::parse(toml, std::path::Path::new("test.toml")).expect("valid test config");
+        let config = tidegate_config::parse(toml, std::path::Path::new("test.toml"))
+            .expect("valid test config");
         Router::new(&config)
     }
 

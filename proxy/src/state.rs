@@ -66,11 +66,15 @@ impl Shared {
             .functions
             .iter()
             .map(|(name, function)| {
-                let fleet = Arc::new(Fleet::new(name.as_str(), function.scaling.container_concurrency));
+                let fleet = Arc::new(Fleet::new(
+                    name.as_str(),
+                    function.scaling.container_concurrency,
+                ));
                 // Only the static provider exists so far; validation guarantees that a
                 // function without endpoints has a command, which the process provider
                 // (next) will run.
-                let provider: Arc<dyn Provider> = Arc::new(StaticProvider::new(function.endpoints.clone()));
+                let provider: Arc<dyn Provider> =
+                    Arc::new(StaticProvider::new(function.endpoints.clone()));
                 for instance in provider.initial() {
                     fleet.add(instance);
                 }
@@ -109,7 +113,10 @@ pub struct Shutdown {
 
 impl Shutdown {
     fn new() -> Self {
-        Shutdown { begun: watch::Sender::new(false), expired: AtomicBool::new(false) }
+        Shutdown {
+            begun: watch::Sender::new(false),
+            expired: AtomicBool::new(false),
+        }
     }
 
     /// Starts shutting down: listeners close, connections finish what they have.

@@ -224,7 +224,11 @@ impl Fleet {
         let mut removed = None;
         self.instances.rcu(|current| {
             removed = current.iter().find(|i| i.id == id).cloned();
-            current.iter().filter(|i| i.id != id).cloned().collect::<Vec<_>>()
+            current
+                .iter()
+                .filter(|i| i.id != id)
+                .cloned()
+                .collect::<Vec<_>>()
         });
         removed
     }
@@ -245,7 +249,11 @@ impl Fleet {
 
     /// Requests in flight across all instances.
     pub fn in_flight(&self) -> u64 {
-        self.instances.load().iter().map(|i| u64::from(i.in_flight())).sum()
+        self.instances
+            .load()
+            .iter()
+            .map(|i| u64::from(i.in_flight()))
+            .sum()
     }
 
     /// Requests waiting for a slot.
@@ -302,7 +310,9 @@ impl Fleet {
     /// [`Fleet::try_acquire`], so a slot freed between the two is not missed.
     pub fn slot_wait(self: &Arc<Self>) -> SlotWait {
         self.waiters.fetch_add(1, Ordering::Relaxed);
-        SlotWait { fleet: self.clone() }
+        SlotWait {
+            fleet: self.clone(),
+        }
     }
 
     /// Wakes every waiting request, e.g. when a new instance became ready or shutdown ends
@@ -401,7 +411,12 @@ mod tests {
         let fleet = Arc::new(Fleet::new("f", limit));
         for i in 0..n {
             let addr = SocketAddr::from(([127, 0, 0, 1], 10_000 + i as u16));
-            fleet.add(Arc::new(Instance::new(InstanceId(i as u64), addr, None, InstanceState::Ready)));
+            fleet.add(Arc::new(Instance::new(
+                InstanceId(i as u64),
+                addr,
+                None,
+                InstanceState::Ready,
+            )));
         }
         fleet
     }
@@ -409,7 +424,9 @@ mod tests {
     #[test]
     fn leases_spread_to_the_least_loaded_instance() {
         let fleet = fleet_with(3, 0);
-        let leases: Vec<_> = (0..6).map(|_| fleet.try_acquire().expect("no limit set")).collect();
+        let leases: Vec<_> = (0..6)
+            .map(|_| fleet.try_acquire().expect("no limit set"))
+            .collect();
         for instance in fleet.instances().iter() {
             assert_eq!(instance.in_flight(), 2, "six leases over three instances");
         }
@@ -423,7 +440,10 @@ mod tests {
         let a = fleet.try_acquire().expect("first slot");
         let b = fleet.try_acquire().expect("second slot");
         assert_ne!(a.instance().id(), b.instance().id());
-        assert!(fleet.try_acquire().is_none(), "both instances are at their limit");
+        assert!(
+            fleet.try_acquire().is_none(),
+            "both instances are at their limit"
+        );
         drop(a);
         assert!(fleet.try_acquire().is_some(), "a released slot is reusable");
     }
@@ -436,14 +456,22 @@ mod tests {
         }
         assert!(fleet.try_acquire().is_none());
         fleet.instances()[1].set_state(InstanceState::Ready);
-        assert_eq!(fleet.try_acquire().expect("one ready").instance().id(), InstanceId(1));
+        assert_eq!(
+            fleet.try_acquire().expect("one ready").instance().id(),
+            InstanceId(1)
+        );
     }
 
     #[test]
     fn large_fleets_sample_and_still_respect_limits() {
         let fleet = fleet_with(40, 1);
-        let leases: Vec<_> = (0..40).map(|_| fleet.try_acquire().expect("a free slot")).collect();
-        assert!(fleet.try_acquire().is_none(), "all 40 single slots are taken");
+        let leases: Vec<_> = (0..40)
+            .map(|_| fleet.try_acquire().expect("a free slot"))
+            .collect();
+        assert!(
+            fleet.try_acquire().is_none(),
+            "all 40 single slots are taken"
+        );
         assert!(fleet.instances().iter().all(|i| i.in_flight() == 1));
         drop(leases);
     }
@@ -476,7 +504,10 @@ mod tests {
         let fleet = fleet_with(2, 0);
         fleet.remove(InstanceId(0)).expect("instance 0 exists");
         for _ in 0..4 {
-            assert_eq!(fleet.try_acquire().expect("one left").instance().id(), InstanceId(1));
+            assert_eq!(
+                fleet.try_acquire().expect("one left").instance().id(),
+                InstanceId(1)
+            );
         }
     }
 }

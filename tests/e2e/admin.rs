@@ -46,12 +46,17 @@ async fn health_metrics_and_functions() {
     assert_eq!(hello["panic"], false);
     assert!(hello["cache"]["hit_ratio"].is_number());
 
-    let one = admin_get(proxy.admin, "/v1/functions/hello", None).await.json();
+    let one = admin_get(proxy.admin, "/v1/functions/hello", None)
+        .await
+        .json();
     let fleet = one["fleet"].as_array().expect("a fleet array");
     assert_eq!(fleet.len(), 2);
     assert_eq!(fleet[0]["state"], "ready");
     assert_eq!(fleet[0]["address"], upstream.addr.to_string());
-    let served: u64 = fleet.iter().map(|i| i["served"].as_u64().expect("served count")).sum();
+    let served: u64 = fleet
+        .iter()
+        .map(|i| i["served"].as_u64().expect("served count"))
+        .sum();
     assert_eq!(served, 3);
 
     let missing = admin_get(proxy.admin, "/v1/functions/nope", None).await;
@@ -75,10 +80,17 @@ async fn a_configured_token_is_required_except_for_healthz() {
             .spawn()
             .expect("tidegate starts");
         let mut line = String::new();
-        std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().expect("piped")), &mut line)
-            .expect("announcement");
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.take().expect("piped")),
+            &mut line,
+        )
+        .expect("announcement");
         let announced: serde_json::Value = serde_json::from_str(&line).expect("JSON announcement");
-        let admin: std::net::SocketAddr = announced["admin"].as_str().expect("admin").parse().expect("address");
+        let admin: std::net::SocketAddr = announced["admin"]
+            .as_str()
+            .expect("admin")
+            .parse()
+            .expect("address");
         (child, admin, dir)
     };
     let (mut child, admin, _dir) = proxy;
@@ -88,8 +100,16 @@ async fn a_configured_token_is_required_except_for_healthz() {
         let refused = admin_get(admin, path, None).await;
         assert_eq!(refused.status, 401, "{path} without a token");
         assert_eq!(refused.error_code(), "UNAUTHORIZED");
-        assert_eq!(admin_get(admin, path, Some("wrong")).await.status, 401, "{path} with a wrong token");
-        assert_eq!(admin_get(admin, path, Some("s3cret")).await.status, 200, "{path} with the token");
+        assert_eq!(
+            admin_get(admin, path, Some("wrong")).await.status,
+            401,
+            "{path} with a wrong token"
+        );
+        assert_eq!(
+            admin_get(admin, path, Some("s3cret")).await.status,
+            200,
+            "{path} with the token"
+        );
     }
     let _ = child.kill();
     let _ = child.wait();
@@ -106,5 +126,8 @@ fn a_public_admin_address_without_a_token_is_refused() {
     "#;
     let (status, _, stderr, _, _dir) = check(text);
     assert_eq!(status.code(), Some(2));
-    assert!(stderr.contains("admin.token") || stderr.contains("token"), "the error names the token: {stderr}");
+    assert!(
+        stderr.contains("admin.token") || stderr.contains("token"),
+        "the error names the token: {stderr}"
+    );
 }

@@ -24,9 +24,15 @@ fn a_bad_config_is_rejected_with_file_line_and_column() {
     let (status, _, stderr, path, _dir) = check(text);
     assert_eq!(status.code(), Some(2));
     let location = format!("{}:7:", path_str(&path));
-    assert!(stderr.contains(&location), "the error names {location}: {stderr}");
+    assert!(
+        stderr.contains(&location),
+        "the error names {location}: {stderr}"
+    );
     assert!(stderr.contains("memroy_mb"), "{stderr}");
-    assert!(stderr.contains("memory_mb"), "the error lists what would be valid: {stderr}");
+    assert!(
+        stderr.contains("memory_mb"),
+        "the error lists what would be valid: {stderr}"
+    );
 }
 
 #[test]
@@ -36,20 +42,30 @@ fn an_invalid_value_is_rejected_at_its_line() {
     assert_eq!(status.code(), Some(2));
     assert!(stderr.contains(&path_str(&path)), "{stderr}");
     assert!(stderr.contains("min_instances"), "{stderr}");
-    assert!(stderr.contains(":6:") || stderr.contains(":7:"), "a line number is given: {stderr}");
+    assert!(
+        stderr.contains(":6:") || stderr.contains(":7:"),
+        "a line number is given: {stderr}"
+    );
 }
 
 #[test]
 fn run_refuses_an_invalid_config_with_status_2() {
     let dir = TempDir::new();
     let path = dir.write("bad.toml", "[functions.x]\nroutes = []\n");
-    let status = Command::new(binary()).args(["run", "--config"]).arg(&path).status().expect("tidegate runs");
+    let status = Command::new(binary())
+        .args(["run", "--config"])
+        .arg(&path)
+        .status()
+        .expect("tidegate runs");
     assert_eq!(status.code(), Some(2));
 }
 
 #[test]
 fn a_missing_file_is_an_error() {
-    let output = Command::new(binary()).args(["check", "--config", "/nonexistent/tidegate.toml"]).output().expect("runs");
+    let output = Command::new(binary())
+        .args(["check", "--config", "/nonexistent/tidegate.toml"])
+        .output()
+        .expect("runs");
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("/nonexistent/tidegate.toml"));
 }

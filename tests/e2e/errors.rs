@@ -33,14 +33,21 @@ fn config(endpoint: std::net::SocketAddr, extra_server: &str, extra_function: &s
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_route() {
     let upstream = Upstream::start("u").await;
-    let text = config(upstream.addr, "", "").replace(r#"path_prefix = "/""#, r#"path_prefix = "/only""#);
+    let text =
+        config(upstream.addr, "", "").replace(r#"path_prefix = "/""#, r#"path_prefix = "/only""#);
     let proxy = Tidegate::start(&text);
     let answer = get(proxy.http, "x", "/elsewhere").await;
     assert_eq!(answer.status, 404);
     let json = answer.json();
     assert_eq!(json["error"]["code"], "NO_ROUTE");
-    assert!(json["error"]["function"].is_null(), "no function was matched");
-    assert_eq!(json["error"]["request_id"], answer.headers["x-request-id"].to_str().expect("ascii"));
+    assert!(
+        json["error"]["function"].is_null(),
+        "no function was matched"
+    );
+    assert_eq!(
+        json["error"]["request_id"],
+        answer.headers["x-request-id"].to_str().expect("ascii")
+    );
     assert_eq!(upstream.hits(), 0);
 }
 
@@ -62,26 +69,41 @@ async fn queue_full_and_queue_timeout() {
     .await;
     // ...one waits in the queue (and times out)...
     let queued = tokio::spawn(async move { get(http, "x", "/queued").await });
-    wait_until("a request is queued", || async { function_state(proxy.admin, "f", None).await["queued"] == 1 }).await;
+    wait_until("a request is queued", || async {
+        function_state(proxy.admin, "f", None).await["queued"] == 1
+    })
+    .await;
     // ...and one more finds the queue full.
     let full = get(http, "x", "/rejected").await;
     assert_eq!(full.status, 503);
     assert_eq!(full.error_code(), "QUEUE_FULL");
     assert_eq!(full.json()["error"]["function"], "f");
-    let retry_after: u64 = full.headers["retry-after"].to_str().expect("ascii").parse().expect("seconds");
+    let retry_after: u64 = full.headers["retry-after"]
+        .to_str()
+        .expect("ascii")
+        .parse()
+        .expect("seconds");
     assert!(retry_after >= 1);
 
     let timed_out = queued.await.expect("queued task");
     assert_eq!(timed_out.status, 504);
     assert_eq!(timed_out.error_code(), "QUEUE_TIMEOUT");
     assert_eq!(slow.await.expect("slow task").status, 200);
-    assert_eq!(upstream.hits(), 1, "neither refused request reached the instance");
+    assert_eq!(
+        upstream.hits(),
+        1,
+        "neither refused request reached the instance"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_queued_request_gets_the_freed_slot() {
     let upstream = Upstream::start("u").await;
-    let proxy = Tidegate::start(&config(upstream.addr, "", "[functions.f.scaling]\ncontainer_concurrency = 1"));
+    let proxy = Tidegate::start(&config(
+        upstream.addr,
+        "",
+        "[functions.f.scaling]\ncontainer_concurrency = 1",
+    ));
     let http = proxy.http;
     let slow = tokio::spawn(async move { get(http, "x", "/slow/300").await });
     wait_until("the slow request is in flight", || async {
@@ -100,7 +122,10 @@ async fn upstream_unavailable() {
     let answer = get(proxy.http, "x", "/").await;
     assert_eq!(answer.status, 502);
     assert_eq!(answer.error_code(), "UPSTREAM_UNAVAILABLE");
-    assert!(!answer.text().contains("refused"), "upstream error text never reaches a client");
+    assert!(
+        !answer.text().contains("refused"),
+        "upstream error text never reaches a client"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -122,12 +147,20 @@ async fn body_too_large_declared_and_streamed() {
     let declared = post(proxy.http, "x", "/echo", vec![b'a'; 2048]).await;
     assert_eq!(declared.status, 413);
     assert_eq!(declared.error_code(), "BODY_TOO_LARGE");
-    assert_eq!(upstream.hits(), 0, "a declared oversize body is refused before forwarding");
+    assert_eq!(
+        upstream.hits(),
+        0,
+        "a declared oversize body is refused before forwarding"
+    );
 
     // Chunked: the size is known only while streaming.
-    let chunks = (0..4).map(|_| Ok::<_, std::io::Error>(Frame::data(Bytes::from(vec![b'b'; 1000]))));
+    let chunks =
+        (0..4).map(|_| Ok::<_, std::io::Error>(Frame::data(Bytes::from(vec![b'b'; 1000]))));
     let body = StreamBody::new(IterStream(chunks));
-    let request = Request::post("/echo").header("host", "x").body(body).expect("valid request");
+    let request = Request::post("/echo")
+        .header("host", "x")
+        .body(body)
+        .expect("valid request");
     let streamed = send(proxy.http, request).await;
     assert_eq!(streamed.status, 413, "got {}", streamed.text());
     assert_eq!(streamed.error_code(), "BODY_TOO_LARGE");
@@ -142,9 +175,15 @@ async fn bad_request_without_host() {
     let upstream = Upstream::start("u").await;
     let proxy = Tidegate::start(&config(upstream.addr, "", ""));
     let mut stream = TcpStream::connect(proxy.http).await.expect("connect");
-    stream.write_all(b"GET / HTTP/1.0\r\n\r\n").await.expect("write");
+    stream
+        .write_all(b"GET / HTTP/1.0\r\n\r\n")
+        .await
+        .expect("write");
     let head = read_head(&mut stream).await;
-    assert!(head.starts_with("HTTP/1.0 400") || head.starts_with("HTTP/1.1 400"), "got {head:?}");
+    assert!(
+        head.starts_with("HTTP/1.0 400") || head.starts_with("HTTP/1.1 400"),
+        "got {head:?}"
+    );
     assert!(head.contains("application/json"));
     assert_eq!(upstream.hits(), 0);
 }
@@ -152,19 +191,36 @@ async fn bad_request_without_host() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_silent_connection_is_closed_after_the_header_timeout() {
     let upstream = Upstream::start("u").await;
-    let proxy = Tidegate::start(&config(upstream.addr, "header_read_timeout = \"200ms\"\nidle_timeout = \"60s\"", ""));
+    let proxy = Tidegate::start(&config(
+        upstream.addr,
+        "header_read_timeout = \"200ms\"\nidle_timeout = \"60s\"",
+        "",
+    ));
     let mut stream = TcpStream::connect(proxy.http).await.expect("connect");
-    stream.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n").await.expect("a partial head");
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .expect("a partial head");
     let mut buf = [0u8; 64];
-    let closed = tokio::time::timeout(Duration::from_secs(10), tokio::io::AsyncReadExt::read(&mut stream, &mut buf)).await;
-    assert!(matches!(closed, Ok(Ok(0)) | Ok(Err(_))), "tidegate closes the connection: {closed:?}");
+    let closed = tokio::time::timeout(
+        Duration::from_secs(10),
+        tokio::io::AsyncReadExt::read(&mut stream, &mut buf),
+    )
+    .await;
+    assert!(
+        matches!(closed, Ok(Ok(0)) | Ok(Err(_))),
+        "tidegate closes the connection: {closed:?}"
+    );
 }
 
 struct IterStream<I>(I);
 
 impl<I: Iterator + Unpin> futures_core::Stream for IterStream<I> {
     type Item = I::Item;
-    fn poll_next(mut self: std::pin::Pin<&mut Self>, _: &mut std::task::Context<'_>) -> std::task::Poll<Option<I::Item>> {
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<I::Item>> {
         std::task::Poll::Ready(self.0.next())
     }
 }

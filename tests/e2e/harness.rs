@@ -70,10 +70,18 @@ impl Tidegate {
             .expect("the tidegate binary starts");
         let stdout = child.stdout.take().expect("stdout is piped");
         let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).expect("tidegate writes its announcement");
-        let announced: serde_json::Value = serde_json::from_str(&line)
-            .unwrap_or_else(|_| panic!("the first stdout line is the JSON announcement, got {line:?}"));
-        let addr = |v: &serde_json::Value| v.as_str().expect("an address string").parse().expect("a socket address");
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("tidegate writes its announcement");
+        let announced: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|_| {
+            panic!("the first stdout line is the JSON announcement, got {line:?}")
+        });
+        let addr = |v: &serde_json::Value| {
+            v.as_str()
+                .expect("an address string")
+                .parse()
+                .expect("a socket address")
+        };
         Tidegate {
             http: addr(&announced["http"][0]),
             https: announced["https"].get(0).map(addr),
@@ -85,7 +93,10 @@ impl Tidegate {
 
     /// Sends a signal to the process.
     pub fn signal(&self, signal: &str) {
-        let status = Command::new("kill").arg(format!("-{signal}")).arg(self.child.id().to_string()).status();
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.child.id().to_string())
+            .status();
         assert!(status.expect("kill runs").success(), "signal delivered");
     }
 
@@ -96,7 +107,10 @@ impl Tidegate {
             if let Some(status) = self.child.try_wait().expect("try_wait works") {
                 return status;
             }
-            assert!(std::time::Instant::now() < deadline, "tidegate exits within {limit:?}");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "tidegate exits within {limit:?}"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -113,7 +127,11 @@ impl Drop for Tidegate {
 pub fn check(config: &str) -> (ExitStatus, String, String, PathBuf, TempDir) {
     let dir = TempDir::new();
     let path = dir.write("check.toml", config);
-    let output = Command::new(binary()).args(["check", "--config"]).arg(&path).output().expect("tidegate check runs");
+    let output = Command::new(binary())
+        .args(["check", "--config"])
+        .arg(&path)
+        .output()
+        .expect("tidegate check runs");
     (
         output.status,
         String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -132,8 +150,9 @@ pub struct Answer {
 
 impl Answer {
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|_| panic!("a JSON body, got {:?}", String::from_utf8_lossy(&self.body)))
+        serde_json::from_slice(&self.body).unwrap_or_else(|_| {
+            panic!("a JSON body, got {:?}", String::from_utf8_lossy(&self.body))
+        })
     }
 
     pub fn text(&self) -> String {
@@ -142,7 +161,10 @@ impl Answer {
 
     /// The error code of a tidegate JSON error.
     pub fn error_code(&self) -> String {
-        self.json()["error"]["code"].as_str().expect("an error code").to_owned()
+        self.json()["error"]["code"]
+            .as_str()
+            .expect("an error code")
+            .to_owned()
     }
 }
 
@@ -154,8 +176,9 @@ where
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let stream = TcpStream::connect(addr).await.expect("connect to tidegate");
-    let (mut sender, connection) =
-        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.expect("HTTP/1.1 handshake");
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .expect("HTTP/1.1 handshake");
     tokio::spawn(connection);
     let response = sender.send_request(request).await.expect("a response");
     collect(response).await
@@ -164,18 +187,28 @@ where
 pub async fn collect(response: Response<hyper::body::Incoming>) -> Answer {
     let (parts, body) = response.into_parts();
     let body = body.collect().await.expect("the whole body").to_bytes();
-    Answer { status: parts.status, headers: parts.headers, body }
+    Answer {
+        status: parts.status,
+        headers: parts.headers,
+        body,
+    }
 }
 
 /// A GET with `host`.
 pub async fn get(addr: SocketAddr, host: &str, path: &str) -> Answer {
-    let request = Request::get(path).header("host", host).body(Empty::<Bytes>::new()).expect("a valid request");
+    let request = Request::get(path)
+        .header("host", host)
+        .body(Empty::<Bytes>::new())
+        .expect("a valid request");
     send(addr, request).await
 }
 
 /// A POST with a body.
 pub async fn post(addr: SocketAddr, host: &str, path: &str, body: impl Into<Bytes>) -> Answer {
-    let request = Request::post(path).header("host", host).body(Full::new(body.into())).expect("a valid request");
+    let request = Request::post(path)
+        .header("host", host)
+        .body(Full::new(body.into()))
+        .expect("a valid request");
     send(addr, request).await
 }
 
@@ -185,7 +218,13 @@ pub async fn admin_get(addr: SocketAddr, path: &str, token: Option<&str>) -> Ans
     if let Some(token) = token {
         request = request.header("authorization", format!("Bearer {token}"));
     }
-    send(addr, request.body(Empty::<Bytes>::new()).expect("a valid request")).await
+    send(
+        addr,
+        request
+            .body(Empty::<Bytes>::new())
+            .expect("a valid request"),
+    )
+    .await
 }
 
 pub fn path_str(path: &Path) -> String {
@@ -201,12 +240,21 @@ where
 {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while !condition().await {
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting until {what}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting until {what}"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 
 /// The admin API's view of one function.
-pub async fn function_state(admin: SocketAddr, name: &str, token: Option<&str>) -> serde_json::Value {
-    admin_get(admin, &format!("/v1/functions/{name}"), token).await.json()
+pub async fn function_state(
+    admin: SocketAddr,
+    name: &str,
+    token: Option<&str>,
+) -> serde_json::Value {
+    admin_get(admin, &format!("/v1/functions/{name}"), token)
+        .await
+        .json()
 }

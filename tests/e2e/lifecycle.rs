@@ -30,7 +30,10 @@ async fn sigterm_lets_a_slow_request_finish_then_exits_zero() {
     assert_eq!(admin_get(admin, "/readyz", None).await.status, 200);
 
     let slow = tokio::spawn(async move { get(http, "x", "/slow/1000").await });
-    wait_until("the slow request is in flight", || async { function_state(admin, "f", None).await["in_flight"] == 1 }).await;
+    wait_until("the slow request is in flight", || async {
+        function_state(admin, "f", None).await["in_flight"] == 1
+    })
+    .await;
     proxy.signal("TERM");
 
     let answer = slow.await.expect("slow task");
@@ -43,7 +46,10 @@ async fn sigterm_lets_a_slow_request_finish_then_exits_zero() {
     .await
     .expect("wait task");
     assert_eq!(status.0.code(), Some(0), "a graceful shutdown exits 0");
-    assert!(tokio::net::TcpStream::connect(http).await.is_err(), "the listener is closed after exit");
+    assert!(
+        tokio::net::TcpStream::connect(http).await.is_err(),
+        "the listener is closed after exit"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -57,17 +63,27 @@ async fn queued_requests_get_shutting_down_when_the_grace_period_ends() {
     let (http, admin) = (proxy.http, proxy.admin);
 
     let slow = tokio::spawn(async move { get(http, "x", "/slow/5000").await });
-    wait_until("the slow request is in flight", || async { function_state(admin, "f", None).await["in_flight"] == 1 }).await;
+    wait_until("the slow request is in flight", || async {
+        function_state(admin, "f", None).await["in_flight"] == 1
+    })
+    .await;
     let queued = tokio::spawn(async move { get(http, "x", "/queued").await });
-    wait_until("a request is queued", || async { function_state(admin, "f", None).await["queued"] == 1 }).await;
+    wait_until("a request is queued", || async {
+        function_state(admin, "f", None).await["queued"] == 1
+    })
+    .await;
 
     proxy.signal("INT");
     let answer = queued.await.expect("queued task");
     assert_eq!(answer.status, 503);
     assert_eq!(answer.error_code(), "SHUTTING_DOWN");
-    let status = tokio::task::spawn_blocking(move || proxy.wait_exit(Duration::from_secs(20))).await.expect("wait task");
+    let status = tokio::task::spawn_blocking(move || proxy.wait_exit(Duration::from_secs(20)))
+        .await
+        .expect("wait task");
     assert_eq!(status.code(), Some(0));
     // The slow request was cut off when the grace period ended: its client sees an error
     // or a closed connection, never a hang.
-    let _ = tokio::time::timeout(Duration::from_secs(10), slow).await.expect("the slow request ends");
+    let _ = tokio::time::timeout(Duration::from_secs(10), slow)
+        .await
+        .expect("the slow request ends");
 }

@@ -58,11 +58,21 @@ async fn routes_by_host_and_longest_path() {
         let answer = get(proxy.http, host, path).await;
         assert_eq!(answer.status, 200, "{host}{path}: {}", answer.text());
         let seen = answer.json();
-        assert_eq!(seen["upstream"], upstream, "{host}{path} goes to {upstream}");
-        assert_eq!(seen["uri"], forwarded_path, "{host}{path} is forwarded as {forwarded_path}");
+        assert_eq!(
+            seen["upstream"], upstream,
+            "{host}{path} goes to {upstream}"
+        );
+        assert_eq!(
+            seen["uri"], forwarded_path,
+            "{host}{path} is forwarded as {forwarded_path}"
+        );
     }
 
-    for (host, path) in [("other.test", "/alphabet"), ("wild.test", "/"), ("other.test", "/")] {
+    for (host, path) in [
+        ("other.test", "/alphabet"),
+        ("wild.test", "/"),
+        ("other.test", "/"),
+    ] {
         let answer = get(proxy.http, host, path).await;
         assert_eq!(answer.status, 404, "{host}{path}");
         assert_eq!(answer.error_code(), "NO_ROUTE");
@@ -93,16 +103,25 @@ async fn forwarding_headers_are_set_and_hop_by_hop_headers_removed() {
     assert_eq!(headers["x-forwarded-proto"], "http");
     assert_eq!(headers["x-forwarded-host"], "alpha.test");
     assert_eq!(headers["via"], "1.1 tidegate");
-    assert_eq!(headers["x-request-id"], "req-123", "a client's request id is kept");
+    assert_eq!(
+        headers["x-request-id"], "req-123",
+        "a client's request id is kept"
+    );
     assert_eq!(headers["x-custom"], "kept");
     for removed in ["x-private", "keep-alive", "te", "proxy-connection"] {
-        assert!(headers.get(removed).is_none(), "{removed} must not reach the instance: {headers}");
+        assert!(
+            headers.get(removed).is_none(),
+            "{removed} must not reach the instance: {headers}"
+        );
     }
     assert_eq!(answer.headers["x-request-id"], "req-123");
 
     // Without a request id, one is generated and sent both ways.
     let answer = get(proxy.http, "alpha.test", "/").await;
-    let generated = answer.headers["x-request-id"].to_str().expect("ascii id").to_owned();
+    let generated = answer.headers["x-request-id"]
+        .to_str()
+        .expect("ascii id")
+        .to_owned();
     assert_eq!(generated.len(), 24);
     assert_eq!(answer.json()["headers"]["x-request-id"], generated.as_str());
 
@@ -110,7 +129,10 @@ async fn forwarding_headers_are_set_and_hop_by_hop_headers_removed() {
     let answer = get(proxy.http, "alpha.test", "/hop").await;
     assert_eq!(answer.headers["x-kept"], "yes");
     for removed in ["x-upstream-private", "keep-alive"] {
-        assert!(!answer.headers.contains_key(removed), "{removed} must not reach the client");
+        assert!(
+            !answer.headers.contains_key(removed),
+            "{removed} must not reach the client"
+        );
     }
 }
 
@@ -122,27 +144,43 @@ async fn large_bodies_stream_both_ways() {
     // Upload: the echo comes back while the upload is still being written, which is only
     // possible if neither direction is buffered whole.
     let stream = TcpStream::connect(proxy.http).await.expect("connect");
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.expect("handshake");
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .expect("handshake");
     tokio::spawn(connection);
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, std::io::Error>>(1);
     let body = StreamBody::new(tokio_stream(rx));
-    let request = Request::post("/alpha/echo").header("host", "x.test").body(body).expect("valid request");
+    let request = Request::post("/alpha/echo")
+        .header("host", "x.test")
+        .body(body)
+        .expect("valid request");
     let response_future = tokio::spawn(async move { sender.send_request(request).await });
 
     let chunk = Bytes::from(vec![7u8; 256 * 1024]);
-    tx.send(Ok(Frame::data(chunk.clone()))).await.expect("first chunk accepted");
-    let response = response_future.await.expect("task").expect("response head before the upload ends");
+    tx.send(Ok(Frame::data(chunk.clone())))
+        .await
+        .expect("first chunk accepted");
+    let response = response_future
+        .await
+        .expect("task")
+        .expect("response head before the upload ends");
     let mut body = response.into_body();
     let mut received = 0usize;
     while received < chunk.len() {
-        let frame = body.frame().await.expect("echoed data while the upload is open").expect("frame");
+        let frame = body
+            .frame()
+            .await
+            .expect("echoed data while the upload is open")
+            .expect("frame");
         received += frame.into_data().map_or(0, |d| d.len());
     }
     // Then send 64 MiB more and read it all back.
     let total_more = 256usize;
     let sending = tokio::spawn(async move {
         for _ in 0..total_more {
-            tx.send(Ok(Frame::data(chunk.clone()))).await.expect("chunk accepted");
+            tx.send(Ok(Frame::data(chunk.clone())))
+                .await
+                .expect("chunk accepted");
         }
     });
     while let Some(frame) = body.frame().await {
@@ -164,7 +202,9 @@ async fn http2_clients_are_served() {
 
     let stream = TcpStream::connect(proxy.http).await.expect("connect");
     let (mut sender, connection) =
-        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream)).await.expect("h2c handshake");
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+            .await
+            .expect("h2c handshake");
     tokio::spawn(connection);
     // Several concurrent streams on the one connection.
     let mut streams = Vec::new();
@@ -179,7 +219,10 @@ async fn http2_clients_are_served() {
         assert_eq!(answer.status, 200);
         let seen = answer.json();
         assert_eq!(seen["uri"], format!("/stream/{i}"));
-        assert_eq!(seen["version"], "HTTP/1.1", "instances are spoken to in HTTP/1.1");
+        assert_eq!(
+            seen["version"], "HTTP/1.1",
+            "instances are spoken to in HTTP/1.1"
+        );
         assert_eq!(seen["headers"]["host"], "alpha.test");
         assert_eq!(seen["headers"]["via"], "2 tidegate");
     }
@@ -196,11 +239,17 @@ async fn websocket_upgrades_pass_through() {
         .await
         .expect("write handshake");
     let head = read_head(&mut stream).await;
-    assert!(head.starts_with("HTTP/1.1 101"), "switching protocols, got {head:?}");
+    assert!(
+        head.starts_with("HTTP/1.1 101"),
+        "switching protocols, got {head:?}"
+    );
     assert!(head.to_ascii_lowercase().contains("upgrade: websocket"));
 
     for message in [&b"hello"[..], b"second frame"] {
-        stream.write_all(message).await.expect("write on the tunnel");
+        stream
+            .write_all(message)
+            .await
+            .expect("write on the tunnel");
         let mut echoed = vec![0u8; message.len()];
         tokio::time::timeout(Duration::from_secs(10), stream.read_exact(&mut echoed))
             .await
@@ -215,12 +264,18 @@ async fn keep_alive_connections_carry_many_requests() {
     let (a, b) = (Upstream::start("a").await, Upstream::start("b").await);
     let proxy = Tidegate::start(&two_function_config(&a, &b));
     let stream = TcpStream::connect(proxy.http).await.expect("connect");
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.expect("handshake");
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .expect("handshake");
     tokio::spawn(connection);
     for i in 0..200 {
         sender.ready().await.expect("connection stays open");
-        let request = Request::get(format!("/beta/{i}")).header("host", "t").body(http_body_util::Empty::<Bytes>::new()).expect("valid");
-        let answer = crate::harness::collect(sender.send_request(request).await.expect("response")).await;
+        let request = Request::get(format!("/beta/{i}"))
+            .header("host", "t")
+            .body(http_body_util::Empty::<Bytes>::new())
+            .expect("valid");
+        let answer =
+            crate::harness::collect(sender.send_request(request).await.expect("response")).await;
         assert_eq!(answer.status, 200);
         assert_eq!(answer.json()["uri"], format!("/beta/{i}"));
     }
@@ -232,7 +287,10 @@ pub async fn read_head(stream: &mut TcpStream) -> String {
     let mut head = Vec::new();
     let mut byte = [0u8; 1];
     while !head.ends_with(b"\r\n\r\n") {
-        let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut byte)).await.expect("head arrives").expect("read");
+        let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut byte))
+            .await
+            .expect("head arrives")
+            .expect("read");
         if n == 0 {
             break;
         }
@@ -241,11 +299,16 @@ pub async fn read_head(stream: &mut TcpStream) -> String {
     String::from_utf8_lossy(&head).into_owned()
 }
 
-fn tokio_stream<T: Send + 'static>(mut rx: tokio::sync::mpsc::Receiver<T>) -> impl futures_core::Stream<Item = T> + Send {
+fn tokio_stream<T: Send + 'static>(
+    mut rx: tokio::sync::mpsc::Receiver<T>,
+) -> impl futures_core::Stream<Item = T> + Send {
     struct Rx<T>(tokio::sync::mpsc::Receiver<T>);
     impl<T> futures_core::Stream for Rx<T> {
         type Item = T;
-        fn poll_next(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<T>> {
+        fn poll_next(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Option<T>> {
             self.0.poll_recv(cx)
         }
     }

@@ -15,7 +15,8 @@ use crate::upstream::Upstream;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_serves_http2_and_http1_by_alpn() {
     let upstream = Upstream::start("u").await;
-    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("a test certificate");
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()])
+        .expect("a test certificate");
     let dir = TempDir::new();
     dir.write("cert.pem", &certified.cert.pem());
     dir.write("key.pem", &certified.signing_key.serialize_pem());
@@ -36,7 +37,9 @@ async fn tls_serves_http2_and_http1_by_alpn() {
     let https = proxy.https.expect("a TLS listener is announced");
 
     let mut roots = rustls::RootCertStore::empty();
-    roots.add(certified.cert.der().clone()).expect("the test certificate is a valid root");
+    roots
+        .add(certified.cert.der().clone())
+        .expect("the test certificate is a valid root");
     for (alpn, expect_h2) in [(&b"h2"[..], true), (&b"http/1.1"[..], false)] {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut client = rustls::ClientConfig::builder_with_provider(provider)
@@ -50,18 +53,31 @@ async fn tls_serves_http2_and_http1_by_alpn() {
             .connect(ServerName::try_from("localhost").expect("a name"), tcp)
             .await
             .expect("TLS handshake with the generated certificate");
-        assert_eq!(tls.get_ref().1.alpn_protocol(), Some(alpn), "ALPN agreed on {alpn:?}");
+        assert_eq!(
+            tls.get_ref().1.alpn_protocol(),
+            Some(alpn),
+            "ALPN agreed on {alpn:?}"
+        );
 
         let answer = if expect_h2 {
             let (mut sender, connection) =
-                hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls)).await.expect("h2 handshake");
+                hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls))
+                    .await
+                    .expect("h2 handshake");
             tokio::spawn(connection);
-            let request = Request::get("https://localhost/tls").body(http_body_util::Empty::<Bytes>::new()).expect("valid");
+            let request = Request::get("https://localhost/tls")
+                .body(http_body_util::Empty::<Bytes>::new())
+                .expect("valid");
             collect(sender.send_request(request).await.expect("h2 response")).await
         } else {
-            let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await.expect("h1 handshake");
+            let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+                .await
+                .expect("h1 handshake");
             tokio::spawn(connection);
-            let request = Request::get("/tls").header("host", "localhost").body(http_body_util::Empty::<Bytes>::new()).expect("valid");
+            let request = Request::get("/tls")
+                .header("host", "localhost")
+                .body(http_body_util::Empty::<Bytes>::new())
+                .expect("valid");
             collect(sender.send_request(request).await.expect("h1 response")).await
         };
         assert_eq!(answer.status, 200);
@@ -90,5 +106,8 @@ fn an_unreadable_key_is_a_config_error() {
         .expect("tidegate check runs");
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("missing-key.pem"), "the error names the key file: {stderr}");
+    assert!(
+        stderr.contains("missing-key.pem"),
+        "the error names the key file: {stderr}"
+    );
 }

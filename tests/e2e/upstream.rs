@@ -34,13 +34,17 @@ pub struct Upstream {
 
 impl Upstream {
     pub async fn start(name: &'static str) -> Upstream {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind an upstream port");
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind an upstream port");
         let addr = listener.local_addr().expect("bound address");
         let hits = Arc::new(AtomicUsize::new(0));
         let counter = hits.clone();
         tokio::spawn(async move {
             loop {
-                let Ok((stream, _)) = listener.accept().await else { continue };
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
                 let counter = counter.clone();
                 tokio::spawn(async move {
                     let service = service_fn(move |request| {
@@ -69,10 +73,15 @@ pub async fn refusing_addr() -> SocketAddr {
 }
 
 fn full(bytes: impl Into<Bytes>) -> Body {
-    Full::new(bytes.into()).map_err(|never| match never {}).boxed()
+    Full::new(bytes.into())
+        .map_err(|never| match never {})
+        .boxed()
 }
 
-async fn respond(name: &'static str, mut request: Request<Incoming>) -> Result<Response<Body>, Infallible> {
+async fn respond(
+    name: &'static str,
+    mut request: Request<Incoming>,
+) -> Result<Response<Body>, Infallible> {
     let path = request.uri().path().to_owned();
     let mut segments = path.trim_start_matches('/').split('/');
     let response = match (segments.next(), segments.next()) {
@@ -81,7 +90,9 @@ async fn respond(name: &'static str, mut request: Request<Incoming>) -> Result<R
             Response::new(full("slow done"))
         }
         (Some("echo"), _) => {
-            let body = request.into_body().map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>);
+            let body = request
+                .into_body()
+                .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>);
             Response::new(body.boxed())
         }
         (Some("big"), Some(n)) => {
@@ -125,7 +136,12 @@ async fn respond(name: &'static str, mut request: Request<Incoming>) -> Result<R
                 .headers()
                 .keys()
                 .map(|name| {
-                    let values: Vec<_> = request.headers().get_all(name).iter().map(|v| v.to_str().unwrap_or("").to_owned()).collect();
+                    let values: Vec<_> = request
+                        .headers()
+                        .get_all(name)
+                        .iter()
+                        .map(|v| v.to_str().unwrap_or("").to_owned())
+                        .collect();
                     (name.as_str().to_owned(), values.join(", ").into())
                 })
                 .collect();
@@ -153,7 +169,10 @@ where
     struct Iter<I>(I);
     impl<I: Iterator + Unpin> futures_core::Stream for Iter<I> {
         type Item = I::Item;
-        fn poll_next(mut self: std::pin::Pin<&mut Self>, _: &mut std::task::Context<'_>) -> std::task::Poll<Option<I::Item>> {
+        fn poll_next(
+            mut self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Option<I::Item>> {
             std::task::Poll::Ready(self.0.next())
         }
     }

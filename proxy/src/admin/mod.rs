@@ -49,7 +49,8 @@ pub async fn serve(admin: Arc<Admin>, listener: TcpListener) {
                 let admin = admin.clone();
                 async move { Ok::<_, Infallible>(handle(&admin, request)) }
             });
-            let connection = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+            let connection = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service);
             if let Err(error) = connection.await {
                 tracing::debug!(%peer, %error, "admin connection ended with an error");
             }
@@ -62,10 +63,10 @@ fn handle(admin: &Admin, request: Request<Incoming>) -> Response<ProxyBody> {
     if path == "/healthz" {
         return text(StatusCode::OK, "ok\n");
     }
-    if let Some(token) = &admin.token {
-        if !authorized(request.headers().get(header::AUTHORIZATION), token) {
-            return ProxyError::Unauthorized.to_response(None, None);
-        }
+    if let Some(token) = &admin.token
+        && !authorized(request.headers().get(header::AUTHORIZATION), token)
+    {
+        return ProxyError::Unauthorized.to_response(None, None);
     }
     match route(admin, request.method(), path) {
         Ok(response) => response,
@@ -75,7 +76,13 @@ fn handle(admin: &Admin, request: Request<Incoming>) -> Response<ProxyBody> {
 
 fn route(admin: &Admin, method: &Method, path: &str) -> Result<Response<ProxyBody>, ProxyError> {
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-    let get = || if method == Method::GET { Ok(()) } else { Err(ProxyError::MethodNotAllowed) };
+    let get = || {
+        if method == Method::GET {
+            Ok(())
+        } else {
+            Err(ProxyError::MethodNotAllowed)
+        }
+    };
     match segments.as_slice() {
         ["readyz"] => {
             get()?;
@@ -148,7 +155,10 @@ fn fleet_json(function: &FunctionRuntime) -> Value {
         instances
             .iter()
             .map(|instance| {
-                let started = instance.started_at().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
+                let started = instance
+                    .started_at()
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(0.0, |d| d.as_secs_f64());
                 json!({
                     "id": instance.id().to_string(),
                     "address": instance.addr().to_string(),
@@ -165,7 +175,10 @@ fn fleet_json(function: &FunctionRuntime) -> Value {
 
 /// Compares the bearer token in time independent of where the first difference is.
 fn authorized(header: Option<&HeaderValue>, token: &str) -> bool {
-    let Some(given) = header.and_then(|h| h.to_str().ok()).and_then(|h| h.strip_prefix("Bearer ")) else {
+    let Some(given) = header
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.strip_prefix("Bearer "))
+    else {
         return false;
     };
     let (a, b) = (given.trim().as_bytes(), token.as_bytes());
@@ -175,7 +188,10 @@ fn authorized(header: Option<&HeaderValue>, token: &str) -> bool {
 fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<ProxyBody> {
     let mut response = Response::new(ProxyBody::full(body.into()));
     *response.status_mut() = status;
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
     response
 }
 
@@ -183,7 +199,10 @@ fn json_response(value: &Value) -> Response<ProxyBody> {
     let mut bytes = serde_json::to_vec_pretty(value).expect("JSON values serialize");
     bytes.push(b'\n');
     let mut response = Response::new(ProxyBody::full(bytes));
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     response
 }
 

@@ -29,7 +29,11 @@ use crate::server::{ActiveRequest, ConnState, Worker};
 use pool::Sender;
 
 /// Serves one client request.
-pub async fn handle(worker: Rc<Worker>, conn: Arc<ConnState>, mut request: Request<Incoming>) -> Response<ProxyBody> {
+pub async fn handle(
+    worker: Rc<Worker>,
+    conn: Arc<ConnState>,
+    mut request: Request<Incoming>,
+) -> Response<ProxyBody> {
     let active = ActiveRequest::new(&conn, request.version() == Version::HTTP_2);
     let started = Instant::now();
     let request_id = match request.headers().get(X_REQUEST_ID) {
@@ -42,12 +46,15 @@ pub async fn handle(worker: Rc<Worker>, conn: Arc<ConnState>, mut request: Reque
     };
 
     let mut function = None;
-    let response = match forward(&worker, &conn, request, &request_id, started, &mut function).await {
+    let response = match forward(&worker, &conn, request, &request_id, started, &mut function).await
+    {
         Ok(response) => response,
         Err(error) => {
             let name = function.map(|i| &*worker.shared.functions[i].name);
             tracing::debug!(function = name, code = error.code(), request_id = ?request_id, "request refused");
-            worker.metrics.record(function, error.status(), started.elapsed());
+            worker
+                .metrics
+                .record(function, error.status(), started.elapsed());
             error.to_response(name, Some(&request_id))
         }
     };
@@ -67,7 +74,9 @@ async fn forward(
         return Err(ProxyError::ShuttingDown);
     }
     if request.method() == Method::CONNECT {
-        return Err(ProxyError::BadRequest("CONNECT cannot be proxied to a function"));
+        return Err(ProxyError::BadRequest(
+            "CONNECT cannot be proxied to a function",
+        ));
     }
 
     // Route. HTTP/2 carries the host in the URI (`:authority`), HTTP/1.1 in `Host`.
@@ -103,7 +112,12 @@ async fn forward(
     }
     parts.version = Version::HTTP_11;
     headers::remove_hop_by_hop(&mut parts.headers, upgrade);
-    headers::set_forwarded(&mut parts.headers, &conn.forwarded, Some(&host_value), http2);
+    headers::set_forwarded(
+        &mut parts.headers,
+        &conn.forwarded,
+        Some(&host_value),
+        http2,
+    );
     if http2 {
         parts.headers.insert(header::HOST, host_value);
     }
@@ -119,12 +133,21 @@ async fn forward(
     let deadline = Instant::now() + shared.limits.request_timeout;
 
     if let Some(client_upgrade) = client_upgrade {
-        return forward_upgrade(upstream_request, client_upgrade, lease, instance.addr(), deadline).await;
+        return forward_upgrade(
+            upstream_request,
+            client_upgrade,
+            lease,
+            instance.addr(),
+            deadline,
+        )
+        .await;
     }
 
     let (sender, mut response) = send(worker, &lease, upstream_request, deadline).await?;
     headers::remove_hop_by_hop(response.headers_mut(), false);
-    response.headers_mut().insert(X_REQUEST_ID, request_id.clone());
+    response
+        .headers_mut()
+        .insert(X_REQUEST_ID, request_id.clone());
     let status = response.status();
     let completion = Completion {
         worker: worker.clone(),
@@ -146,7 +169,9 @@ fn content_length<B>(request: &Request<B>) -> Result<Option<u64>, ProxyError> {
             .ok()
             .and_then(|v| v.parse::<u64>().ok())
             .map(Some)
-            .ok_or(ProxyError::BadRequest("the Content-Length header is not a number")),
+            .ok_or(ProxyError::BadRequest(
+                "the Content-Length header is not a number",
+            )),
     }
 }
 
@@ -165,12 +190,20 @@ fn upstream_uri(uri: &Uri, strip: Option<usize>) -> Result<Option<Uri>, ProxyErr
         return Ok(None);
     }
     // Absolute-form (HTTP/2, or an HTTP/1.1 proxy-style request): keep path and query.
-    let path = uri.path_and_query().cloned().unwrap_or_else(|| PathAndQuery::from_static("/"));
+    let path = uri
+        .path_and_query()
+        .cloned()
+        .unwrap_or_else(|| PathAndQuery::from_static("/"));
     Ok(Some(Uri::from(path)))
 }
 
 /// A slot on one of the function's instances, waiting in line when all are busy.
-async fn acquire(worker: &Worker, function: usize, started: Instant, request_id: &HeaderValue) -> Result<Lease, ProxyError> {
+async fn acquire(
+    worker: &Worker,
+    function: usize,
+    started: Instant,
+    request_id: &HeaderValue,
+) -> Result<Lease, ProxyError> {
     let runtime = &worker.shared.functions[function];
     let fleet = &runtime.fleet;
     if let Some(lease) = fleet.try_acquire() {
@@ -180,7 +213,9 @@ async fn acquire(worker: &Worker, function: usize, started: Instant, request_id:
     // Not yet: a FIFO wait on the fleet. The priority queue (classes, aging, displacement)
     // replaces this; until then every waiter is equal and `max_depth` is a plain bound.
     if fleet.waiting() >= runtime.max_waiting {
-        return Err(ProxyError::QueueFull { retry_after: Duration::from_secs(1) });
+        return Err(ProxyError::QueueFull {
+            retry_after: Duration::from_secs(1),
+        });
     }
     let wait = fleet.slot_wait();
     let deadline = started + runtime.queue_timeout;
@@ -192,7 +227,10 @@ async fn acquire(worker: &Worker, function: usize, started: Instant, request_id:
         if worker.shared.shutdown.has_expired() {
             return Err(ProxyError::ShuttingDown);
         }
-        if tokio::time::timeout_at(deadline, wait.notified()).await.is_err() {
+        if tokio::time::timeout_at(deadline, wait.notified())
+            .await
+            .is_err()
+        {
             return Err(ProxyError::QueueTimeout);
         }
     }
@@ -241,7 +279,9 @@ fn classify(error: hyper::Error) -> ProxyError {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&error);
     while let Some(cause) = source {
         if let Some(exceeded) = cause.downcast_ref::<BodyLimitExceeded>() {
-            return ProxyError::BodyTooLarge { limit: exceeded.limit };
+            return ProxyError::BodyTooLarge {
+                limit: exceeded.limit,
+            };
         }
         source = cause.source();
     }
@@ -263,7 +303,9 @@ async fn forward_upgrade(
     deadline: Instant,
 ) -> Result<Response<ProxyBody>, ProxyError> {
     let exchange = async {
-        let mut sender = pool::connect(addr, true).await.map_err(|_| ProxyError::UpstreamUnavailable)?;
+        let mut sender = pool::connect(addr, true)
+            .await
+            .map_err(|_| ProxyError::UpstreamUnavailable)?;
         sender.send_request(request).await.map_err(classify)
     };
     let mut response = match tokio::time::timeout_at(deadline, exchange).await {
@@ -274,7 +316,10 @@ async fn forward_upgrade(
         // The instance declined the upgrade; its answer is an ordinary response. The
         // connection is not pooled (it was opened for upgrades), so nothing to return.
         let (parts, body) = response.into_parts();
-        let body = http_body_util::BodyExt::collect(body).await.map_err(classify)?.to_bytes();
+        let body = http_body_util::BodyExt::collect(body)
+            .await
+            .map_err(classify)?
+            .to_bytes();
         return Ok(Response::from_parts(parts, ProxyBody::full(body)));
     }
 
@@ -285,7 +330,8 @@ async fn forward_upgrade(
             Ok((client, upstream)) => {
                 let mut client = TokioIo::new(client);
                 let mut upstream = TokioIo::new(upstream);
-                if let Err(error) = tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
+                if let Err(error) = tokio::io::copy_bidirectional(&mut client, &mut upstream).await
+                {
                     tracing::debug!(%error, "upgraded connection ended");
                 }
             }
@@ -311,13 +357,15 @@ impl Completion {
     /// Runs the completion; `clean` says whether the whole body was read from the
     /// instance (only then may its connection carry another request).
     pub fn finish(mut self, clean: bool) {
-        if clean {
-            if let Some(sender) = self.sender.take() {
-                self.worker.pools.checkin(self.lease.instance().id(), sender);
-            }
+        if clean && let Some(sender) = self.sender.take() {
+            self.worker
+                .pools
+                .checkin(self.lease.instance().id(), sender);
         }
         let elapsed = self.started.elapsed();
-        self.worker.metrics.record(Some(self.function), self.status, elapsed);
+        self.worker
+            .metrics
+            .record(Some(self.function), self.status, elapsed);
         tracing::debug!(
             function = %self.worker.shared.functions[self.function].name,
             instance = %self.lease.instance().id(),

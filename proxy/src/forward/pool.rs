@@ -43,7 +43,11 @@ impl Pools {
     /// A connection to `instance`: an idle one if any is usable, else a new one. The flag
     /// says whether it was reused (a reused connection may have been closed by the
     /// instance meanwhile, so a request that fails on it unsent may be retried).
-    pub async fn checkout(&self, instance: InstanceId, addr: SocketAddr) -> Result<(Sender, bool), ConnectError> {
+    pub async fn checkout(
+        &self,
+        instance: InstanceId,
+        addr: SocketAddr,
+    ) -> Result<(Sender, bool), ConnectError> {
         loop {
             // The borrow ends before any await.
             let candidate = self.idle.borrow_mut().get_mut(&instance).and_then(Vec::pop);
@@ -84,7 +88,9 @@ pub async fn connect(addr: SocketAddr, upgrades: bool) -> Result<Sender, Connect
     let stream = TcpStream::connect(addr).await?;
     // Requests and responses are small and latency matters more than packet count.
     stream.set_nodelay(true)?;
-    let (sender, connection) = http1::Builder::new().handshake(TokioIo::new(stream)).await?;
+    let (sender, connection) = http1::Builder::new()
+        .handshake(TokioIo::new(stream))
+        .await?;
     if upgrades {
         tokio::task::spawn_local(async move {
             if let Err(error) = connection.with_upgrades().await {

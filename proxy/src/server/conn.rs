@@ -64,7 +64,13 @@ impl Drop for ActiveRequest {
 }
 
 /// Serves one accepted connection until it closes, times out, or shutdown ends it.
-pub(super) async fn serve(worker: Rc<Worker>, stream: TcpStream, peer: SocketAddr, tls: bool, _guard: ConnGuard) {
+pub(super) async fn serve(
+    worker: Rc<Worker>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    tls: bool,
+    _guard: ConnGuard,
+) {
     let state = Arc::new(ConnState {
         forwarded: ForwardedFor::new(peer.ip(), tls),
         active: AtomicU32::new(0),
@@ -72,13 +78,22 @@ pub(super) async fn serve(worker: Rc<Worker>, stream: TcpStream, peer: SocketAdd
         reads: AtomicU64::new(0),
         http2: AtomicBool::new(false),
     });
-    let io = Tracked { io: stream, state: state.clone() };
+    let io = Tracked {
+        io: stream,
+        state: state.clone(),
+    };
     if !tls {
         return serve_http(worker, io, state).await;
     }
 
-    let acceptor = worker.tls.clone().expect("TLS listeners exist only with a TLS acceptor");
-    let handshake = tokio::time::timeout(worker.shared.limits.header_read_timeout, acceptor.accept(io));
+    let acceptor = worker
+        .tls
+        .clone()
+        .expect("TLS listeners exist only with a TLS acceptor");
+    let handshake = tokio::time::timeout(
+        worker.shared.limits.header_read_timeout,
+        acceptor.accept(io),
+    );
     match handshake.await {
         Ok(Ok(tls_stream)) => serve_http(worker, tls_stream, state).await,
         Ok(Err(error)) => tracing::debug!(%peer, %error, "TLS handshake failed"),
@@ -96,10 +111,14 @@ where
         service_fn(move |request| {
             let worker = worker.clone();
             let state = state.clone();
-            async move { Ok::<_, std::convert::Infallible>(forward::handle(worker, state, request).await) }
+            async move {
+                Ok::<_, std::convert::Infallible>(forward::handle(worker, state, request).await)
+            }
         })
     };
-    let connection = worker.http.serve_connection_with_upgrades(TokioIo::new(io), service);
+    let connection = worker
+        .http
+        .serve_connection_with_upgrades(TokioIo::new(io), service);
     tokio::pin!(connection);
 
     let limits = &worker.shared.limits;
@@ -191,7 +210,8 @@ impl Watchdog {
         }
         if self.awaiting_head {
             self.head_waited += self.period;
-            return (self.head_waited >= self.header_read_timeout).then_some("request head not received in time");
+            return (self.head_waited >= self.header_read_timeout)
+                .then_some("request head not received in time");
         }
         self.idle += self.period;
         (self.idle >= self.idle_timeout).then_some("idle")
@@ -205,7 +225,11 @@ struct Tracked<IO> {
 }
 
 impl<IO: AsyncRead + Unpin> AsyncRead for Tracked<IO> {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         let before = buf.filled().len();
         let polled = Pin::new(&mut self.io).poll_read(cx, buf);
         if buf.filled().len() > before {
@@ -216,7 +240,11 @@ impl<IO: AsyncRead + Unpin> AsyncRead for Tracked<IO> {
 }
 
 impl<IO: AsyncWrite + Unpin> AsyncWrite for Tracked<IO> {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.io).poll_write(cx, buf)
     }
 
@@ -256,11 +284,17 @@ mod tests {
     }
 
     /// Ticks until the watchdog says close; returns how many ticks that took.
-    fn ticks_until_close(watchdog: &mut Watchdog, state: &ConnState, each_tick: impl Fn(&ConnState)) -> usize {
-        (1..1000).find(|_| {
-            each_tick(state);
-            watchdog.check(state).is_some()
-        }).expect("the watchdog closes within 1000 ticks")
+    fn ticks_until_close(
+        watchdog: &mut Watchdog,
+        state: &ConnState,
+        each_tick: impl Fn(&ConnState),
+    ) -> usize {
+        (1..1000)
+            .find(|_| {
+                each_tick(state);
+                watchdog.check(state).is_some()
+            })
+            .expect("the watchdog closes within 1000 ticks")
     }
 
     #[test]
@@ -275,7 +309,10 @@ mod tests {
         let ticks = ticks_until_close(&mut w, &state(), |s| {
             s.reads.fetch_add(1, Ordering::Relaxed);
         });
-        assert_eq!(ticks, 4, "bytes without a request do not reset the header timer");
+        assert_eq!(
+            ticks, 4,
+            "bytes without a request do not reset the header timer"
+        );
     }
 
     #[test]

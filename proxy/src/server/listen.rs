@@ -26,8 +26,15 @@ pub struct WorkerListeners {
 }
 
 /// Binds `addrs` once per worker. Returns the per-worker sockets and the bound endpoints.
-pub fn bind_all(addrs: &[(SocketAddr, bool)], workers: usize) -> anyhow::Result<(Vec<WorkerListeners>, Vec<Endpoint>)> {
-    let mut per_worker: Vec<WorkerListeners> = (0..workers).map(|_| WorkerListeners { sockets: Vec::new() }).collect();
+pub fn bind_all(
+    addrs: &[(SocketAddr, bool)],
+    workers: usize,
+) -> anyhow::Result<(Vec<WorkerListeners>, Vec<Endpoint>)> {
+    let mut per_worker: Vec<WorkerListeners> = (0..workers)
+        .map(|_| WorkerListeners {
+            sockets: Vec::new(),
+        })
+        .collect();
     let mut endpoints = Vec::new();
     for &(addr, tls) in addrs {
         let first = bind(addr).with_context(|| format!("cannot listen on {addr}"))?;

@@ -53,11 +53,15 @@ pub fn spawn_workers(
     for (index, listeners) in listeners.into_iter().enumerate() {
         let shared = shared.clone();
         let tls = tls.clone();
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-        let handle = std::thread::Builder::new().name(format!("tidegate-worker-{index}")).spawn(move || {
-            let local = tokio::task::LocalSet::new();
-            local.block_on(&runtime, run_worker(shared, listeners, tls));
-        })?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let handle = std::thread::Builder::new()
+            .name(format!("tidegate-worker-{index}"))
+            .spawn(move || {
+                let local = tokio::task::LocalSet::new();
+                local.block_on(&runtime, run_worker(shared, listeners, tls));
+            })?;
         handles.push(handle);
     }
     Ok(handles)
@@ -92,11 +96,21 @@ async fn run_worker(shared: Arc<Shared>, listeners: WorkerListeners, tls: Option
     let mut begun = shared.shutdown.subscribe();
     let _ = begun.wait_for(|begun| *begun).await;
     let grace = shared.limits.shutdown_grace;
-    if tokio::time::timeout(grace, worker.connections.all_closed()).await.is_err() {
+    if tokio::time::timeout(grace, worker.connections.all_closed())
+        .await
+        .is_err()
+    {
         shared.shutdown.expire(&shared.functions);
-        tracing::warn!(open = worker.connections.live.get(), "shutdown grace period over; closing connections");
+        tracing::warn!(
+            open = worker.connections.live.get(),
+            "shutdown grace period over; closing connections"
+        );
         // Let waiters just told SHUTTING_DOWN write their answers.
-        let _ = tokio::time::timeout(std::time::Duration::from_millis(200), worker.connections.all_closed()).await;
+        let _ = tokio::time::timeout(
+            std::time::Duration::from_millis(200),
+            worker.connections.all_closed(),
+        )
+        .await;
     }
 }
 
@@ -133,7 +147,9 @@ struct ConnCount {
 impl ConnCount {
     fn open(&self, worker: &Rc<Worker>) -> ConnGuard {
         self.live.set(self.live.get() + 1);
-        ConnGuard { worker: worker.clone() }
+        ConnGuard {
+            worker: worker.clone(),
+        }
     }
 
     async fn all_closed(&self) {

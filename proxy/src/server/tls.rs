@@ -14,7 +14,8 @@ pub fn acceptor(tls: &Tls) -> anyhow::Result<TlsAcceptor> {
         .with_context(|| format!("cannot read certificates from {}", tls.cert.display()))?
         .collect::<Result<_, _>>()
         .with_context(|| format!("cannot parse certificates in {}", tls.cert.display()))?;
-    let key = PrivateKeyDer::from_pem_file(&tls.key).with_context(|| format!("cannot read the private key in {}", tls.key.display()))?;
+    let key = PrivateKeyDer::from_pem_file(&tls.key)
+        .with_context(|| format!("cannot read the private key in {}", tls.key.display()))?;
 
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)

@@ -39,7 +39,14 @@ impl Provider for StaticProvider {
     fn initial(&self) -> Vec<Arc<Instance>> {
         self.endpoints
             .iter()
-            .map(|addr| Arc::new(Instance::new(next_instance_id(), *addr, None, InstanceState::Ready)))
+            .map(|addr| {
+                Arc::new(Instance::new(
+                    next_instance_id(),
+                    *addr,
+                    None,
+                    InstanceState::Ready,
+                ))
+            })
             .collect()
     }
 
