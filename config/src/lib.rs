@@ -1,23 +1,27 @@
 //! tidegate's configuration: the TOML schema, its defaults, and loading with validation.
 //!
-//! A file becomes a [`Config`] in five steps, each its own module:
+//! A file becomes a [`Config`] in five steps:
 //!
 //! ```text
-//! file ──read──▶ text ──toml + serde──▶ Config with defaults (schema, units)
-//!      ──${VAR} in admin.token and env values──▶ (expand)
-//!      ──relative tls.cert, tls.key, workdir joined to the file's directory──▶
-//!      ──cross-key checks and normalisation──▶ Config (validate)
+//! file ─read─▶ text ─toml + serde─▶ Config with defaults     (schema, units)
+//!   ─▶ ${VAR} expanded in admin.token and env values           (expand)
+//!   ─▶ relative tls.cert, tls.key, workdir joined to the file's directory
+//!   ─▶ cross-key checks, normalisation ─▶ Config               (validate)
 //! ```
 //!
-//! Every problem becomes a [`ConfigError`] that names the file, line, column and key and says
-//! what would be valid; `locate` finds the line of a key so that checks made after parsing
-//! point into the file too. A syntax or type error stops at that error
-//! (serde cannot go on past it); the checks after it report everything they find.
+//! Expansion comes after parsing, on the two keys that allow it, rather than on the raw
+//! text: a `$` elsewhere stays literal, and positions in errors stay those of the file.
+//!
+//! Every problem becomes a [`ConfigError`] that names the file, line, column and key and
+//! says what would be valid; `locate` finds the line of a key so that checks made after
+//! parsing point into the file too, and `explain` rewrites serde's wording in TOML's. A
+//! syntax or type error is reported alone, as serde cannot go on past it; the steps after
+//! it report everything they find.
 //!
 //! Not owned here: the `tidegate` binary and its flags (`tidegate-proxy`), acting on the
-//! values (the proxy and the scaler), and reloading on SIGHUP. A [`Config`] that loads is
-//! consistent, but files it names other than the TLS PEM files (the command, `workdir`) are
-//! first touched when an instance starts.
+//! values (the proxy and the scaler), and reloading on SIGHUP. The files a [`Config`] names
+//! besides the TLS PEM files (the command, `workdir`) are first touched when an
+//! instance starts.
 
 mod error;
 mod expand;
@@ -101,7 +105,7 @@ pub fn parse_with_env(
         errors.push(error_at(&path, message));
     }
     resolve_paths(&mut config, origin);
-    for issue in validate::validate(&mut config) {
+    for issue in validate::validate(&mut config, &|path| locator.is_written(path)) {
         errors.push(error_at(&issue.path, issue.message));
     }
 

@@ -101,9 +101,20 @@ impl<'a> Locator<'a> {
     /// Where `path` is written: the span of its key (or array element), else of its nearest
     /// written ancestor; `None` if not even its first key is written.
     pub(crate) fn span_of(&self, path: &KeyPath) -> Option<Range<usize>> {
+        self.lookup(path).map(|(span, _)| span)
+    }
+
+    /// Whether the file writes `path` itself, rather than leaving it to its default.
+    pub(crate) fn is_written(&self, path: &KeyPath) -> bool {
+        self.lookup(path).is_some_and(|(_, exact)| exact)
+    }
+
+    /// The span [`Self::span_of`] reports, and whether it is `path`'s own.
+    fn lookup(&self, path: &KeyPath) -> Option<(Range<usize>, bool)> {
         let mut table = self.document.as_ref()?;
         let mut value: Option<&DeValue<'_>> = None;
         let mut found = None;
+        let mut depth = 0;
         for segment in &path.0 {
             let next = match (segment, value) {
                 (Segment::Key(key), None) => table
@@ -125,8 +136,9 @@ impl<'a> Locator<'a> {
             };
             found = Some(span);
             value = Some(next_value.get_ref());
+            depth += 1;
         }
-        found
+        found.map(|span| (span, depth == path.0.len()))
     }
 
     /// The deepest key path whose key or value span contains `offset`; the root if none.
@@ -261,6 +273,15 @@ path_prefix = "/y"
         for (key, expected) in cases {
             assert_eq!(position(&locator, key), expected, "position of {key}");
         }
+    }
+
+    #[test]
+    fn written_keys_are_told_from_defaults() {
+        let locator = Locator::new(SOURCE);
+        assert!(locator.is_written(&path("functions.hello.scaling.min_instances")));
+        assert!(locator.is_written(&path("functions.hello.routes[1]")));
+        assert!(!locator.is_written(&path("functions.hello.scaling.max_instances")));
+        assert!(!locator.is_written(&path("admin.listen")));
     }
 
     #[test]

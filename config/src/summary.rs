@@ -35,7 +35,7 @@ impl Config {
         };
         let _ = writeln!(
             out,
-            "  worker threads {threads}; request timeout {}, header read timeout {}, idle timeout {}, max body {}, shutdown grace {}",
+            "  limits: worker threads {threads}, request timeout {}, header read timeout {}, idle timeout {}, max body {}, shutdown grace {}",
             format_duration(server.request_timeout),
             format_duration(server.header_read_timeout),
             format_duration(server.idle_timeout),

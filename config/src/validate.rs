@@ -47,13 +47,15 @@ impl Issues {
 }
 
 /// Normalises `config` in place and returns every problem found, in no particular order.
-pub(crate) fn validate(config: &mut Config) -> Vec<Issue> {
+/// `is_written` tells a key the file sets from one left to its default, so that a clash
+/// with a default is reported at the key the reader can see.
+pub(crate) fn validate(config: &mut Config, is_written: &dyn Fn(&KeyPath) -> bool) -> Vec<Issue> {
     let mut issues = Issues::default();
     let root = KeyPath::root();
 
     check_server(&config.server, &root.key("server"), &mut issues);
     check_admin(&config.admin, &root.key("admin"), &mut issues);
-    check_addresses_unique(config, &mut issues);
+    check_addresses_unique(config, is_written, &mut issues);
 
     let functions = root.key("functions");
     for (name, function) in &mut config.functions {
@@ -179,9 +181,13 @@ fn check_admin(admin: &Admin, path: &KeyPath, issues: &mut Issues) {
 
 // === listeners ===
 
-/// No two listeners may claim the same port: each pair is checked, and the later of the
-/// two is reported, since the earlier is the one the reader meets first.
-fn check_addresses_unique(config: &Config, issues: &mut Issues) {
+/// No two listeners may claim the same port. Each clash is reported once, at the later of
+/// the two keys, unless only the earlier is written in the file.
+fn check_addresses_unique(
+    config: &Config,
+    is_written: &dyn Fn(&KeyPath) -> bool,
+    issues: &mut Issues,
+) {
     let mut listeners: Vec<(KeyPath, SocketAddr)> = Vec::new();
     let server = KeyPath::root().key("server");
     for (i, address) in config.server.listen.iter().enumerate() {
@@ -201,18 +207,25 @@ fn check_addresses_unique(config: &Config, issues: &mut Issues) {
         let earlier = listeners[..later]
             .iter()
             .find(|(_, other)| conflict(*address, *other));
-        if let Some((other_path, other)) = earlier {
-            let message = if address == other {
-                format!(
-                    "{address} is already used by `{other_path}`; each listener needs its own address"
-                )
-            } else {
-                format!(
-                    "{address} overlaps {other} (`{other_path}`): an unspecified address takes the port on every interface; use another port"
-                )
-            };
-            issues.add(path, message);
-        }
+        let Some((other_path, other)) = earlier else {
+            continue;
+        };
+        // Point at what the reader wrote, even when the clash is with a default.
+        let (at, address, other_path, other) = if !is_written(path) && is_written(other_path) {
+            (other_path, other, path, address)
+        } else {
+            (path, address, other_path, other)
+        };
+        let message = if address == other {
+            format!(
+                "{address} is already used by `{other_path}`; each listener needs its own address"
+            )
+        } else {
+            format!(
+                "{address} overlaps {other} (`{other_path}`): an unspecified address takes the port on every interface; use another port"
+            )
+        };
+        issues.add(at, message);
     }
 }
 

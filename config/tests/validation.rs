@@ -34,7 +34,8 @@ fn each_broken_rule_is_reported_at_its_key() {
         (format!("[server]\nheader_read_timeout = \"0s\"\n{HELLO}"), "server.header_read_timeout", "above zero"),
         (format!("[server]\nidle_timeout = \"0ms\"\n{HELLO}"), "server.idle_timeout", "above zero"),
         (format!("[server]\nmax_body_bytes = 0\n{HELLO}"), "server.max_body_bytes", "above zero"),
-        (format!("[server]\nlisten = [\"127.0.0.1:9901\"]\n{HELLO}"), "admin.listen", "already used by `server.listen[0]`"),
+        (format!("[server]\nlisten = [\"127.0.0.1:9901\"]\n{HELLO}"), "server.listen[0]", "already used by `admin.listen`"),
+        (format!("[admin]\nlisten = \"127.0.0.1:8080\"\n{HELLO}"), "admin.listen", "already used by `server.listen[0]`"),
         (format!("[server]\nlisten = [\"127.0.0.1:80\", \"127.0.0.1:80\"]\n{HELLO}"), "server.listen[1]", "already used"),
         (format!("[server]\nlisten = [\"127.0.0.1:80\", \"0.0.0.0:80\"]\n{HELLO}"), "server.listen[1]", "overlaps"),
         (tls("[\"127.0.0.1:8080\"]", CERT, KEY), "server.tls.listen[0]", "already used by `server.listen[0]`"),
@@ -64,7 +65,7 @@ fn each_broken_rule_is_reported_at_its_key() {
         (routes("[{ host = \"a.example.com:8080\" }]"), "functions.hello.routes[0].host", "has a port"),
         (routes("[{ host = \"https://a.example.com\" }]"), "functions.hello.routes[0].host", "has a scheme"),
         (routes("[{ host = \"a.*.example.com\" }]"), "functions.hello.routes[0].host", "wrong place"),
-        (routes("[{ host = \"*\" }]"), "functions.hello.routes[0].host", "not a host name"),
+        (routes("[{ host = \"*\" }]"), "functions.hello.routes[0].host", "not a host pattern"),
         (routes("[{ host = \"bad_host!\" }]"), "functions.hello.routes[0].host", "not a host name"),
         (routes("[{ host = \"a.example.com.\" }]"), "functions.hello.routes[0].host", "ends with '.'"),
         (routes("[{ host = \"a.example.com/x\" }]"), "functions.hello.routes[0].host", "put paths in `path_prefix`"),
@@ -110,17 +111,29 @@ fn each_broken_rule_is_reported_at_its_key() {
     let mut failures = Vec::new();
     for (source, key, fragment) in &cases {
         let found = errors(source);
-        let matching = found.iter().find(|e| e.key == *key && e.message.contains(fragment));
+        let matching = found
+            .iter()
+            .find(|e| e.key == *key && e.message.contains(fragment));
         match matching {
             Some(error) if error.line.is_some() && error.column.is_some() => {}
             Some(error) => failures.push(format!("{key}: no position in {error}")),
             None => failures.push(format!(
                 "{key}: wanted an error containing {fragment:?}, got:\n  {}",
-                found.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n  ")
+                found
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("\n  ")
             )),
         }
     }
-    assert!(failures.is_empty(), "{} of {} cases failed:\n{}", failures.len(), cases.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -153,8 +166,8 @@ max_instances = 2
             "server.worker_threads",
             "admin.token",
             "functions.Bad",
-            "functions.Bad.routes",
             "functions.Bad",
+            "functions.Bad.routes",
             "functions.good.routes[0].path_prefix",
             "functions.good.scaling.min_instances",
         ],

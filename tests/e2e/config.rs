@@ -37,7 +37,7 @@ fn a_bad_config_is_rejected_with_file_line_and_column() {
 
 #[test]
 fn an_invalid_value_is_rejected_at_its_line() {
-    let text = "[functions.hello]\nendpoints = [\"127.0.0.1:9000\"]\nroutes = [{ path_prefix = \"/\" }]\n\n[functions.hello.scaling]\nmin_instances = 5\nmax_instances = 2\n";
+    let text = "[functions.hello]\ncommand = [\"python3\", \"hello.py\"]\nroutes = [{ path_prefix = \"/\" }]\n\n[functions.hello.scaling]\nmin_instances = 5\nmax_instances = 2\n";
     let (status, _, stderr, path, _dir) = check(text);
     assert_eq!(status.code(), Some(2));
     assert!(stderr.contains(&path_str(&path)), "{stderr}");

@@ -76,6 +76,12 @@ fn check_host(host: &str) -> Result<(), String> {
             "`{host}` is not a host name; put paths in `path_prefix`"
         ));
     }
+    if host == "*" {
+        return Err(
+            "`*` alone is not a host pattern; remove `host` to match any host, or write one like \"*.example.com\""
+                .to_owned(),
+        );
+    }
     let name = host.strip_prefix("*.").unwrap_or(host);
     if name.contains('*') {
         return Err(format!(
