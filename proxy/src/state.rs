@@ -56,6 +56,9 @@ pub struct FunctionRuntime {
     pub queue_timeout: Duration,
     /// Most requests waiting for a slot at once.
     pub max_waiting: usize,
+    /// Whether instances can be started for it. False for `command` functions until the
+    /// process provider exists: their requests fail fast with `SCALE_FAILED`.
+    pub can_start: bool,
 }
 
 impl Shared {
@@ -75,6 +78,15 @@ impl Shared {
                 // (next) will run.
                 let provider: Arc<dyn Provider> =
                     Arc::new(StaticProvider::new(function.endpoints.clone()));
+                let can_start = function.is_static();
+                if !can_start {
+                    // Not yet: the process provider that runs `command` comes with the
+                    // autoscaler. Until then such a function has no instances.
+                    tracing::warn!(
+                        function = %name,
+                        "functions with `command` cannot be started yet; their requests get SCALE_FAILED"
+                    );
+                }
                 for instance in provider.initial() {
                     fleet.add(instance);
                 }
@@ -84,6 +96,7 @@ impl Shared {
                     provider,
                     queue_timeout: function.queue.timeout,
                     max_waiting: function.queue.max_depth,
+                    can_start,
                 }
             })
             .collect();

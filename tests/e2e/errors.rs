@@ -224,3 +224,21 @@ impl<I: Iterator + Unpin> futures_core::Stream for IterStream<I> {
         std::task::Poll::Ready(self.0.next())
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scale_failed_when_no_instance_can_be_started() {
+    let text = r#"
+        [server]
+        listen = ["127.0.0.1:0"]
+        [admin]
+        listen = "127.0.0.1:0"
+        [functions.f]
+        command = ["false"]
+        routes = [{ path_prefix = "/" }]
+    "#;
+    let proxy = Tidegate::start(text);
+    let answer = get(proxy.http, "x", "/").await;
+    assert_eq!(answer.status, 503);
+    assert_eq!(answer.error_code(), "SCALE_FAILED");
+    assert_eq!(answer.json()["error"]["function"], "f");
+}

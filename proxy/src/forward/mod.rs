@@ -209,6 +209,9 @@ async fn acquire(
     if let Some(lease) = fleet.try_acquire() {
         return Ok(lease);
     }
+    if !runtime.can_start && fleet.instances().is_empty() {
+        return Err(ProxyError::ScaleFailed);
+    }
 
     // Not yet: a FIFO wait on the fleet. The priority queue (classes, aging, displacement)
     // replaces this; until then every waiter is equal and `max_depth` is a plain bound.
