@@ -242,3 +242,28 @@ async fn scale_failed_when_no_instance_can_be_started() {
     assert_eq!(answer.error_code(), "SCALE_FAILED");
     assert_eq!(answer.json()["error"]["function"], "f");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_keep_alive_connection_is_closed_after_the_idle_timeout() {
+    let upstream = Upstream::start("u").await;
+    let proxy = Tidegate::start(&config(
+        upstream.addr,
+        "header_read_timeout = \"10s\"\nidle_timeout = \"300ms\"",
+        "",
+    ));
+    let mut stream = TcpStream::connect(proxy.http).await.expect("connect");
+    stream
+        .write_all(b"GET /one HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .expect("a request");
+    let head = read_head(&mut stream).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    // The body follows the head; read until the connection closes on its own.
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(
+        Duration::from_secs(10),
+        tokio::io::AsyncReadExt::read_to_end(&mut stream, &mut rest),
+    )
+    .await;
+    assert!(read.is_ok(), "the idle connection is closed by tidegate");
+}

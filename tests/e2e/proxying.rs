@@ -315,3 +315,46 @@ fn tokio_stream<T: Send + 'static>(
     let _ = &mut rx;
     Rx(rx)
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_requests_spread_to_the_least_loaded_instance() {
+    let (a, b) = (Upstream::start("a").await, Upstream::start("b").await);
+    let config = format!(
+        r#"
+        [server]
+        listen = ["127.0.0.1:0"]
+        worker_threads = 2
+        [admin]
+        listen = "127.0.0.1:0"
+        [functions.f]
+        endpoints = ["{}", "{}"]
+        routes = [{{ path_prefix = "/" }}]
+        "#,
+        a.addr, b.addr
+    );
+    let proxy = Tidegate::start(&config);
+    let http = proxy.http;
+    let slow: Vec<_> = (0..6)
+        .map(|_| tokio::spawn(async move { get(http, "x", "/slow/800").await }))
+        .collect();
+    crate::harness::wait_until("six requests are in flight", || async {
+        crate::harness::function_state(proxy.admin, "f", None).await["in_flight"] == 6
+    })
+    .await;
+    let fleet = crate::harness::function_state(proxy.admin, "f", None).await["fleet"].clone();
+    let loads: Vec<u64> = fleet
+        .as_array()
+        .expect("fleet")
+        .iter()
+        .map(|i| i["in_flight"].as_u64().expect("count"))
+        .collect();
+    assert_eq!(
+        loads,
+        [3, 3],
+        "least-in-flight routing balances concurrent requests"
+    );
+    for request in slow {
+        assert_eq!(request.await.expect("task").status, 200);
+    }
+    assert_eq!((a.hits(), b.hits()), (3, 3));
+}
