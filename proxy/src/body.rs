@@ -136,6 +136,46 @@ impl Body for ProxyBody {
     }
 }
 
+// === impl ClientBody ===
+
+/// A request body as the client sends it: through hyper (HTTP/2, TLS) or through
+/// tidegate's own HTTP/1.1 server.
+pub enum ClientBody {
+    /// From hyper's server.
+    Hyper(Incoming),
+    /// From [`crate::server::h1`].
+    H1(crate::server::h1::H1Body),
+}
+
+impl Body for ClientBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        match self.get_mut() {
+            ClientBody::Hyper(body) => Pin::new(body).poll_frame(cx).map_err(Into::into),
+            ClientBody::H1(body) => Pin::new(body).poll_frame(cx).map_err(Into::into),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            ClientBody::Hyper(body) => body.is_end_stream(),
+            ClientBody::H1(body) => body.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            ClientBody::Hyper(body) => body.size_hint(),
+            ClientBody::H1(body) => body.size_hint(),
+        }
+    }
+}
+
 // === impl RequestBody ===
 
 /// The request body was larger than `max_body_bytes`; found while streaming it.
@@ -148,7 +188,7 @@ pub struct BodyLimitExceeded {
 
 /// A client's request body on its way to an instance, cut off at `max_body_bytes`.
 pub struct RequestBody {
-    inner: Incoming,
+    inner: ClientBody,
     // `None` when the declared length is already known to fit: no counting needed.
     limit: Option<Limit>,
 }
@@ -160,7 +200,7 @@ struct Limit {
 
 impl RequestBody {
     /// A body whose length is unknown or untrusted, counted against `max` bytes.
-    pub fn limited(inner: Incoming, max: u64) -> Self {
+    pub fn limited(inner: ClientBody, max: u64) -> Self {
         RequestBody {
             inner,
             limit: Some(Limit {
@@ -172,7 +212,7 @@ impl RequestBody {
 
     /// A body whose declared `Content-Length` was checked against the limit already;
     /// hyper enforces that the body matches its declared length.
-    pub fn checked(inner: Incoming) -> Self {
+    pub fn checked(inner: ClientBody) -> Self {
         RequestBody { inner, limit: None }
     }
 }
@@ -188,7 +228,7 @@ impl Body for RequestBody {
         let this = &mut *self;
         let frame = match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => frame,
-            Poll::Ready(Some(Err(error))) => return Poll::Ready(Some(Err(error.into()))),
+            Poll::Ready(Some(Err(error))) => return Poll::Ready(Some(Err(error))),
             Poll::Ready(None) => return Poll::Ready(None),
             Poll::Pending => return Poll::Pending,
         };

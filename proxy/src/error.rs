@@ -42,6 +42,9 @@ pub enum ProxyError {
         /// The configured limit.
         limit: u64,
     },
+    /// The request head is larger than tidegate accepts.
+    #[error("the request head is too large")]
+    HeadTooLarge,
     /// The request cannot be proxied as sent.
     #[error("{0}")]
     BadRequest(&'static str),
@@ -70,6 +73,7 @@ impl ProxyError {
             ProxyError::UpstreamUnavailable => "UPSTREAM_UNAVAILABLE",
             ProxyError::UpstreamTimeout => "UPSTREAM_TIMEOUT",
             ProxyError::BodyTooLarge { .. } => "BODY_TOO_LARGE",
+            ProxyError::HeadTooLarge => "HEADERS_TOO_LARGE",
             ProxyError::BadRequest(_) => "BAD_REQUEST",
             ProxyError::ShuttingDown => "SHUTTING_DOWN",
             ProxyError::Unauthorized => "UNAUTHORIZED",
@@ -88,6 +92,7 @@ impl ProxyError {
             ProxyError::UpstreamUnavailable => StatusCode::BAD_GATEWAY,
             ProxyError::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
             ProxyError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ProxyError::HeadTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ProxyError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ProxyError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
             ProxyError::Unauthorized => StatusCode::UNAUTHORIZED,
@@ -181,6 +186,7 @@ mod tests {
             ProxyError::UpstreamTimeout,
             ProxyError::BodyTooLarge { limit: 1 },
             ProxyError::BadRequest("x"),
+            ProxyError::HeadTooLarge,
             ProxyError::ShuttingDown,
             ProxyError::Unauthorized,
             ProxyError::NotFound("x"),

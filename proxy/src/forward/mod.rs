@@ -20,7 +20,7 @@ use hyper_util::rt::TokioIo;
 use tidegate_scaler::Lease;
 use tokio::time::Instant;
 
-use crate::body::{BodyLimitExceeded, ProxyBody, RequestBody};
+use crate::body::{BodyLimitExceeded, ClientBody, ProxyBody, RequestBody};
 use crate::error::ProxyError;
 use crate::headers::{self, X_REQUEST_ID};
 use crate::route::{host_without_port, stripped_path};
@@ -28,12 +28,41 @@ use crate::server::{ActiveRequest, ConnState, Worker};
 
 use pool::Sender;
 
-/// Serves one client request.
+/// Marks a request from tidegate's own HTTP/1.1 server: a protocol switch is completed
+/// by that connection (see [`handle_direct`]), not through hyper's upgrade machinery.
+#[derive(Debug, Clone, Copy)]
+pub struct DirectUpgrade;
+
+/// Serves one client request that arrived through hyper (HTTP/2, or HTTP/1.1 over TLS).
 pub async fn handle(
     worker: Rc<Worker>,
     conn: Arc<ConnState>,
-    mut request: Request<Incoming>,
+    request: Request<Incoming>,
 ) -> Response<ProxyBody> {
+    let mut request = request.map(ClientBody::Hyper);
+    let client_upgrade = (request.version() == Version::HTTP_11
+        && headers::is_upgrade(request.headers()))
+    .then(|| hyper::upgrade::on(&mut request));
+    let (response, tunnel) = handle_direct(worker, conn, request).await;
+    if let (Some(tunnel), Some(client_upgrade)) = (tunnel, client_upgrade) {
+        tokio::task::spawn_local(async move {
+            match client_upgrade.await {
+                Ok(client) => tunnel.run(TokioIo::new(client)).await,
+                Err(error) => tracing::debug!(%error, "the client's protocol switch failed"),
+            }
+        });
+    }
+    response
+}
+
+/// Serves one client request. Never fails: every problem is answered with an error
+/// response. A `101 Switching Protocols` answer comes with the [`Tunnel`] to the instance,
+/// for the caller to join to the client's connection.
+pub async fn handle_direct(
+    worker: Rc<Worker>,
+    conn: Arc<ConnState>,
+    mut request: Request<ClientBody>,
+) -> (Response<ProxyBody>, Option<Tunnel>) {
     let active = ActiveRequest::new(&conn, request.version() == Version::HTTP_2);
     let started = Instant::now();
     let request_id = match request.headers().get(X_REQUEST_ID) {
@@ -46,29 +75,37 @@ pub async fn handle(
     };
 
     let mut function = None;
-    let response = match forward(&worker, &conn, request, &request_id, started, &mut function).await
+    let (response, tunnel) = match forward(
+        &worker,
+        &conn,
+        request,
+        &request_id,
+        started,
+        &mut function,
+    )
+    .await
     {
-        Ok(response) => response,
+        Ok(forwarded) => forwarded,
         Err(error) => {
             let name = function.map(|i| &*worker.shared.functions[i].name);
             tracing::debug!(function = name, code = error.code(), request_id = ?request_id, "request refused");
             worker
                 .metrics
                 .record(function, error.status(), started.elapsed());
-            error.to_response(name, Some(&request_id))
+            (error.to_response(name, Some(&request_id)), None)
         }
     };
-    response.map(|body| body.with_active(active))
+    (response.map(|body| body.with_active(active)), tunnel)
 }
 
 async fn forward(
     worker: &Rc<Worker>,
     conn: &ConnState,
-    mut request: Request<Incoming>,
+    request: Request<ClientBody>,
     request_id: &HeaderValue,
     started: Instant,
     function: &mut Option<usize>,
-) -> Result<Response<ProxyBody>, ProxyError> {
+) -> Result<(Response<ProxyBody>, Option<Tunnel>), ProxyError> {
     let shared = &worker.shared;
     if shared.shutdown.has_expired() {
         return Err(ProxyError::ShuttingDown);
@@ -102,8 +139,7 @@ async fn forward(
     }
 
     // Rewrite the head for the instance.
-    let upgrade = request.version() == Version::HTTP_11 && headers::is_upgrade(request.headers());
-    let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut request));
+    let upgrade = request.version() <= Version::HTTP_11 && headers::is_upgrade(request.headers());
     let http2 = request.version() == Version::HTTP_2;
     let new_uri = upstream_uri(request.uri(), route.strip)?;
     let (mut parts, body) = request.into_parts();
@@ -132,15 +168,8 @@ async fn forward(
     let instance = lease.instance().clone();
     let deadline = Instant::now() + shared.limits.request_timeout;
 
-    if let Some(client_upgrade) = client_upgrade {
-        return forward_upgrade(
-            upstream_request,
-            client_upgrade,
-            lease,
-            instance.addr(),
-            deadline,
-        )
-        .await;
+    if upgrade {
+        return forward_upgrade(upstream_request, lease, instance.addr(), deadline).await;
     }
 
     let (sender, mut response) = send(worker, &lease, upstream_request, deadline).await?;
@@ -157,7 +186,10 @@ async fn forward(
         status,
         started,
     };
-    Ok(response.map(|body| ProxyBody::upstream(body, completion)))
+    Ok((
+        response.map(|body| ProxyBody::upstream(body, completion)),
+        None,
+    ))
 }
 
 /// The declared body length, if any.
@@ -296,15 +328,14 @@ fn classify(error: hyper::Error) -> ProxyError {
     ProxyError::UpstreamUnavailable
 }
 
-/// Passes a protocol switch (WebSocket) through: a dedicated instance connection, then
-/// bytes copied both ways until either side closes. The lease is held for the tunnel's life.
+/// Asks the instance to switch protocols (WebSocket) on a dedicated connection. On `101`
+/// the answer comes with a [`Tunnel`] that holds the instance's side and the lease.
 async fn forward_upgrade(
     request: Request<RequestBody>,
-    client_upgrade: hyper::upgrade::OnUpgrade,
     lease: Lease,
     addr: SocketAddr,
     deadline: Instant,
-) -> Result<Response<ProxyBody>, ProxyError> {
+) -> Result<(Response<ProxyBody>, Option<Tunnel>), ProxyError> {
     let exchange = async {
         let mut sender = pool::connect(addr, true)
             .await
@@ -323,26 +354,47 @@ async fn forward_upgrade(
             .await
             .map_err(classify)?
             .to_bytes();
-        return Ok(Response::from_parts(parts, ProxyBody::full(body)));
+        return Ok((Response::from_parts(parts, ProxyBody::full(body)), None));
+    }
+    let tunnel = Tunnel {
+        upstream: hyper::upgrade::on(&mut response),
+        _lease: lease,
+    };
+    let (parts, _) = response.into_parts();
+    Ok((
+        Response::from_parts(parts, ProxyBody::empty()),
+        Some(tunnel),
+    ))
+}
+
+/// The instance's side of a switched protocol, and the slot it occupies while open.
+pub struct Tunnel {
+    upstream: hyper::upgrade::OnUpgrade,
+    _lease: Lease,
+}
+
+impl Tunnel {
+    /// The instance's upgraded connection.
+    pub async fn upgraded(&mut self) -> hyper::Result<hyper::upgrade::Upgraded> {
+        (&mut self.upstream).await
     }
 
-    let upstream_upgrade = hyper::upgrade::on(&mut response);
-    tokio::task::spawn_local(async move {
-        let _lease = lease;
-        match tokio::try_join!(client_upgrade, upstream_upgrade) {
-            Ok((client, upstream)) => {
-                let mut client = TokioIo::new(client);
+    /// Copies bytes both ways between `client` and the instance until either closes.
+    pub async fn run<C>(mut self, mut client: C)
+    where
+        C: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    {
+        match self.upgraded().await {
+            Ok(upstream) => {
                 let mut upstream = TokioIo::new(upstream);
                 if let Err(error) = tokio::io::copy_bidirectional(&mut client, &mut upstream).await
                 {
                     tracing::debug!(%error, "upgraded connection ended");
                 }
             }
-            Err(error) => tracing::debug!(%error, "protocol switch failed"),
+            Err(error) => tracing::debug!(%error, "the instance's protocol switch failed"),
         }
-    });
-    let (parts, _) = response.into_parts();
-    Ok(Response::from_parts(parts, ProxyBody::empty()))
+    }
 }
 
 /// What happens once a response has been sent: the slot is freed, the connection goes back

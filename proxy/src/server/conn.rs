@@ -63,29 +63,32 @@ impl Drop for ActiveRequest {
     }
 }
 
-/// Serves one accepted connection until it closes, times out, or shutdown ends it.
-pub(super) async fn serve(
+impl ConnState {
+    /// The state of a new connection from `peer`.
+    pub fn new(peer: SocketAddr, tls: bool) -> Self {
+        ConnState {
+            forwarded: ForwardedFor::new(peer.ip(), tls),
+            active: AtomicU32::new(0),
+            started: AtomicU64::new(0),
+            reads: AtomicU64::new(0),
+            http2: AtomicBool::new(false),
+        }
+    }
+}
+
+/// Serves one TLS connection (HTTP/1.1 or HTTP/2 by ALPN) until it closes, times out, or
+/// shutdown ends it.
+pub(super) async fn serve_tls(
     worker: Rc<Worker>,
     stream: TcpStream,
     peer: SocketAddr,
-    tls: bool,
     _guard: ConnGuard,
 ) {
-    let state = Arc::new(ConnState {
-        forwarded: ForwardedFor::new(peer.ip(), tls),
-        active: AtomicU32::new(0),
-        started: AtomicU64::new(0),
-        reads: AtomicU64::new(0),
-        http2: AtomicBool::new(false),
-    });
+    let state = Arc::new(ConnState::new(peer, true));
     let io = Tracked {
         io: stream,
         state: state.clone(),
     };
-    if !tls {
-        return serve_http(worker, io, state).await;
-    }
-
     let acceptor = worker
         .tls
         .clone()
@@ -101,7 +104,8 @@ pub(super) async fn serve(
     }
 }
 
-async fn serve_http<I>(worker: Rc<Worker>, io: I, state: Arc<ConnState>)
+/// Serves a connection with hyper: HTTP/2, and HTTP/1.1 over TLS.
+pub(super) async fn serve_http<I>(worker: Rc<Worker>, io: I, state: Arc<ConnState>)
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -274,13 +278,7 @@ mod tests {
     use super::*;
 
     fn state() -> ConnState {
-        ConnState {
-            forwarded: ForwardedFor::new([127, 0, 0, 1].into(), false),
-            active: AtomicU32::new(0),
-            started: AtomicU64::new(0),
-            reads: AtomicU64::new(0),
-            http2: AtomicBool::new(false),
-        }
+        ConnState::new(SocketAddr::from(([127, 0, 0, 1], 1)), false)
     }
 
     /// Ticks until the watchdog says close; returns how many ticks that took.

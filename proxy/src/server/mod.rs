@@ -7,6 +7,7 @@
 //! fleets' atomic counters.
 
 mod conn;
+pub mod h1;
 pub mod listen;
 pub mod tls;
 
@@ -38,6 +39,8 @@ pub struct Worker {
     pub ids: RequestIds,
     /// This worker's metric handles.
     pub metrics: RequestMetrics,
+    /// The `Date` header, formatted once a second.
+    pub dates: h1::DateCache,
     http: auto::Builder<LocalExec>,
     tls: Option<TlsAcceptor>,
     connections: ConnCount,
@@ -76,6 +79,7 @@ async fn run_worker(shared: Arc<Shared>, listeners: WorkerListeners, tls: Option
         shared: shared.clone(),
         pools: Pools::default(),
         ids: RequestIds::new(),
+        dates: h1::DateCache::default(),
         http,
         tls,
         connections: ConnCount::default(),
@@ -125,7 +129,11 @@ async fn accept_loop(worker: Rc<Worker>, listener: TcpListener, tls: bool) {
             Ok((stream, peer)) => {
                 let _ = stream.set_nodelay(true);
                 let guard = worker.connections.open(&worker);
-                tokio::task::spawn_local(conn::serve(worker.clone(), stream, peer, tls, guard));
+                if tls {
+                    tokio::task::spawn_local(conn::serve_tls(worker.clone(), stream, peer, guard));
+                } else {
+                    tokio::task::spawn_local(h1::serve(worker.clone(), stream, peer, guard));
+                }
             }
             Err(error) => {
                 // Out of descriptors, usually: back off instead of spinning on the error.
