@@ -7,6 +7,7 @@ mod admin;
 mod config;
 mod errors;
 mod harness;
+mod http1;
 mod lifecycle;
 mod proxying;
 mod tls;

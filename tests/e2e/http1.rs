@@ -1,0 +1,171 @@
+//! HTTP/1.1 details of tidegate's own plain-text server, spoken byte by byte.
+
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::harness::Tidegate;
+use crate::upstream::Upstream;
+
+async fn proxy() -> (Tidegate, Upstream) {
+    let upstream = Upstream::start("u").await;
+    let config = format!(
+        r#"
+        [server]
+        listen = ["127.0.0.1:0"]
+        worker_threads = 1
+        max_body_bytes = "1MiB"
+        [admin]
+        listen = "127.0.0.1:0"
+        [functions.f]
+        endpoints = ["{}"]
+        routes = [{{ path_prefix = "/" }}]
+        "#,
+        upstream.addr
+    );
+    (Tidegate::start(&config), upstream)
+}
+
+/// Sends `request` and reads until the connection closes (or `expect` bytes arrived).
+async fn exchange(stream: &mut TcpStream, request: &[u8], until: &str) -> String {
+    stream.write_all(request).await.expect("write request");
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&seen).contains(until) {
+        let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buf))
+            .await
+            .expect("an answer in time")
+            .expect("read");
+        if n == 0 {
+            break;
+        }
+        seen.extend_from_slice(&buf[..n]);
+    }
+    String::from_utf8_lossy(&seen).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipelined_requests_are_answered_in_order() {
+    let (proxy, _upstream) = proxy().await;
+    let mut stream = TcpStream::connect(proxy.http).await.expect("connect");
+    let text = exchange(
+        &mut stream,
+        b"GET /first HTTP/1.1\r\nHost: x\r\n\r\nGET /second HTTP/1.1\r\nHost: x\r\n\r\nGET /third HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        "\"/third\"",
+    )
+    .await;
+    let first = text.find("\"/first\"").expect("first answered");
+    let second = text.find("\"/second\"").expect("second answered");
+    let third = text.find("\"/third\"").expect("third answered");
+    assert!(
+        first < second && second < third,
+        "answers in request order: {text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http10_clients_get_a_closing_answer() {
+    let (proxy, _upstream) = proxy().await;
+    let mut stream = TcpStream::connect(proxy.http).await.expect("connect");
+    let text = exchange(
+        &mut stream,
+        b"GET /old HTTP/1.0\r\nHost: x\r\n\r\n",
+        "\u{0}",
+    )
+    .await;
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(
+        text.to_ascii_lowercase().contains("connection: close"),
+        "{text}"
+    );
+    assert!(text.contains("\"/old\""), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chunked_uploads_are_decoded_and_forwarded() {
+    let (proxy, _upstream) = proxy().await;
+    let mut stream = TcpStream::connect(proxy.http).await.expect("connect");
+    let text = exchange(
+        &mut stream,
+        b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5;ext=1\r\nhello\r\n7\r\n, world\r\n0\r\nx-trailer: 1\r\n\r\n",
+        "\u{0}",
+    )
+    .await;
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(
+        text.contains("hello, world"),
+        "the body arrives decoded and whole: {text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expect_continue_is_answered_before_the_body() {
+    let (proxy, _upstream) = proxy().await;
+    let mut stream = TcpStream::connect(proxy.http).await.expect("connect");
+    let interim = exchange(
+        &mut stream,
+        b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n",
+        "\r\n\r\n",
+    )
+    .await;
+    assert!(interim.starts_with("HTTP/1.1 100 Continue"), "{interim}");
+    let text = exchange(&mut stream, b"ping", "ping").await;
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn head_requests_get_no_body() {
+    let (proxy, _upstream) = proxy().await;
+    let mut stream = TcpStream::connect(proxy.http).await.expect("connect");
+    let text = exchange(&mut stream, b"HEAD /big/1000 HTTP/1.1\r\nHost: x\r\n\r\nGET /after HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", "\"/after\"").await;
+    let second = text
+        .find("HTTP/1.1 200")
+        .and_then(|first| text[first + 1..].find("HTTP/1.1 200"))
+        .expect("two answers");
+    assert!(
+        !text[..second].contains("xxxx"),
+        "the HEAD answer has no body: {text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_and_oversized_heads_get_json_errors() {
+    let (proxy, upstream) = proxy().await;
+    let mut stream = TcpStream::connect(proxy.http).await.expect("connect");
+    let text = exchange(
+        &mut stream,
+        b"GET / HTTP/1.1\r\nHost: x\r\nBad Header: 1\r\n\r\n",
+        "\u{0}",
+    )
+    .await;
+    assert!(text.starts_with("HTTP/1.1 400"), "{text}");
+    assert!(text.contains("\"BAD_REQUEST\""), "{text}");
+
+    let mut stream = TcpStream::connect(proxy.http).await.expect("connect");
+    let text = exchange(
+        &mut stream,
+        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
+        "\u{0}",
+    )
+    .await;
+    assert!(
+        text.starts_with("HTTP/1.1 400"),
+        "a smuggling attempt is refused: {text}"
+    );
+
+    let mut stream = TcpStream::connect(proxy.http).await.expect("connect");
+    let mut huge = b"GET / HTTP/1.1\r\nHost: x\r\n".to_vec();
+    for i in 0..2000 {
+        huge.extend_from_slice(format!("x-filler-{i}: {}\r\n", "y".repeat(40)).as_bytes());
+    }
+    huge.extend_from_slice(b"\r\n");
+    let text = exchange(&mut stream, &huge, "\u{0}").await;
+    assert!(
+        text.starts_with("HTTP/1.1 431"),
+        "{}",
+        &text[..text.len().min(200)]
+    );
+    assert!(text.contains("\"HEADERS_TOO_LARGE\""));
+    assert_eq!(upstream.hits(), 0);
+}
