@@ -67,7 +67,9 @@ pub(in crate::server) async fn serve(
     };
     match connection.run().await {
         Ok(()) | Err(End::Closed) => {}
-        Err(End::Http2) => connection.hand_to_http2().await,
+        // Boxed, like each exchange below: an idle connection's task stays small because
+        // the larger states are allocated only while in use.
+        Err(End::Http2) => Box::pin(connection.hand_to_http2()).await,
         Err(End::Io(error)) => tracing::debug!(%peer, %error, "client connection ended"),
     }
 }
@@ -103,13 +105,15 @@ impl Connection {
                 Ok(head) => head,
                 Err(HeadError::Http2Preface) => return Err(End::Http2),
                 Err(HeadError::Closed) => return Ok(()),
-                Err(HeadError::TooLarge) => return self.refuse(ProxyError::HeadTooLarge).await,
+                Err(HeadError::TooLarge) => {
+                    return Box::pin(self.refuse(ProxyError::HeadTooLarge)).await;
+                }
                 Err(HeadError::Malformed(why)) => {
-                    return self.refuse(ProxyError::BadRequest(why)).await;
+                    return Box::pin(self.refuse(ProxyError::BadRequest(why))).await;
                 }
             };
             self.requests += 1;
-            if !self.exchange(head).await? {
+            if !Box::pin(self.exchange(head)).await? {
                 return Ok(());
             }
         }
@@ -143,14 +147,8 @@ impl Connection {
         let mut request =
             Request::from_parts(parts, ClientBody::H1(H1Body::new(self.read.clone())));
         request.extensions_mut().insert(forward::DirectUpgrade);
-        // Boxed so an idle connection's future stays small: the exchange's state is
-        // allocated only while a request is in progress.
-        let (response, tunnel) = Box::pin(forward::handle_direct(
-            self.worker.clone(),
-            self.state.clone(),
-            request,
-        ))
-        .await;
+        let (response, tunnel) =
+            forward::handle_direct(self.worker.clone(), self.state.clone(), request).await;
 
         if self.worker.shared.shutdown.has_begun() {
             keep_alive = false;
@@ -229,9 +227,13 @@ impl Connection {
     async fn fill(&self) -> io::Result<usize> {
         std::future::poll_fn(|cx| {
             let mut read = self.read.borrow_mut();
-            if read.buf.is_empty() && read.buf.capacity() > 0 {
-                // Release the previous request's buffer before a possibly long wait.
-                read.buf = BytesMut::new();
+            if read.buf.is_empty() {
+                // Release the previous request's buffer and allocate the next only once
+                // bytes are there: an idle connection holds no buffer.
+                if read.buf.capacity() > 0 {
+                    read.buf = BytesMut::new();
+                }
+                std::task::ready!(read.half.as_ref().poll_read_ready(cx))?;
             }
             read.poll_fill(cx, 4096)
         })
