@@ -41,8 +41,8 @@ pub enum LinkError {
     Http(#[from] hyper::Error),
 }
 
-/// Ends a connection's background task when the last sender for it goes: a request cut off
-/// by a timeout must not leave its socket open.
+/// Ends a connection's background task when dropped with the connection's sender: a
+/// request cut off by a timeout must not leave its socket open.
 #[derive(Debug)]
 struct ConnectionTask(AbortHandle);
 
@@ -74,7 +74,8 @@ enum Kind {
 #[derive(Debug)]
 pub struct SharedHttp2 {
     address: Arc<str>,
-    current: Mutex<Option<(http2::SendRequest<RequestBody>, Arc<ConnectionTask>)>>,
+    /// Replaced only once closed, so dropping the old task cuts off no live stream.
+    current: Mutex<Option<(http2::SendRequest<RequestBody>, ConnectionTask)>>,
 }
 
 impl SharedHttp2 {
@@ -100,10 +101,7 @@ impl SharedHttp2 {
         let task = tokio::spawn(async move {
             let _ = connection.await;
         });
-        *current = Some((
-            sender.clone(),
-            Arc::new(ConnectionTask(task.abort_handle())),
-        ));
+        *current = Some((sender.clone(), ConnectionTask(task.abort_handle())));
         Ok(sender)
     }
 }

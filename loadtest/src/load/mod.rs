@@ -4,7 +4,7 @@
 //! scaling read from tidegate's admin API.
 //!
 //! How the parts fit: a [`scenario`] file and the command line's [`overrides`] make a
-//! [`plan`]; [`run`] opens a [`link`] per [`worker`], and each worker takes send slots from
+//! [`plan`]; [`mod@run`] opens a [`link`] per [`worker`], and each worker takes send slots from
 //! the [`pacer`] (which follows the [`schedule`]), draws a class from the [`priority`] mix,
 //! sends the [`target`]'s request and records the answer's [`latency`] into the shared
 //! [`record`]er. Beside them, the [`sampler`] takes the timeline (reading the [`admin`]

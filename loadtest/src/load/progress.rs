@@ -57,7 +57,7 @@ pub fn format_line(
     latest: Option<&Point>,
 ) -> String {
     let mut line = format!(
-        "{:6.1}s/{:.0}s  sent {sent}  ok {answered}  err {errors}",
+        "{:6.1}s/{:.1}s  sent {sent}  ok {answered}  err {errors}",
         elapsed.as_secs_f64(),
         length.as_secs_f64()
     );
@@ -105,7 +105,7 @@ mod tests {
         );
         assert_eq!(
             line,
-            "   1.5s/10s  sent 150  ok 148  err 1  98 req/s  p99 4.0ms  backlog 3"
+            "   1.5s/10.0s  sent 150  ok 148  err 1  98 req/s  p99 4.0ms  backlog 3"
         );
     }
 }

@@ -134,6 +134,13 @@ impl PanelLayout<'_> {
     }
 }
 
+/// The series in the order to draw them: solid (measured) ones, then dashed (reference)
+/// ones on top.
+pub fn drawing_order(series: &[Series]) -> impl Iterator<Item = &Series> {
+    let solid = series.iter().filter(|s| !s.dashed);
+    solid.chain(series.iter().filter(|s| s.dashed))
+}
+
 /// An axis from 0 to at least `max`, with four to ten ticks at 1, 2, 2.5 or 5 × 10ⁿ.
 pub fn axis(max: f64) -> Axis {
     let max = if max.is_finite() && max > 0.0 {

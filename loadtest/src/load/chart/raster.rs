@@ -7,7 +7,7 @@
 use std::io;
 
 use super::font::{ADVANCE, GLYPH_HEIGHT, GLYPH_WIDTH, glyph, text_width};
-use super::layout::{PanelLayout, layout, tick_label};
+use super::layout::{PanelLayout, drawing_order, layout, tick_label};
 use super::{Chart, HEIGHT, Rgb, WIDTH};
 
 const WHITE: Rgb = Rgb(0xff, 0xff, 0xff);
@@ -187,7 +187,8 @@ fn panel(canvas: &mut Canvas, placed: &PanelLayout<'_>, x_axis: &super::layout::
         canvas.line(from, to, AXIS, 1, false);
     }
 
-    for series in &placed.panel.series {
+    // Measurements first, references (dashed) over them, as in the SVG.
+    for series in drawing_order(&placed.panel.series) {
         for line in placed.polylines(x_axis, series) {
             if let [only] = line[..] {
                 canvas.fill_rect(only.0 as i64 - 1, only.1 as i64 - 1, 3, 3, series.color);

@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use super::layout::{Layout, layout, tick_label};
+use super::layout::{Layout, drawing_order, layout, tick_label};
 use super::{Chart, HEIGHT, WIDTH};
 
 const AXIS: &str = "#444444";
@@ -81,7 +81,9 @@ fn panel(out: &mut String, layout: &Layout<'_>, index: usize) {
     );
 
     // The series, then the legend beside the plot.
-    for series in &placed.panel.series {
+    // Measurements first, references (dashed) over them: a target that the measurement
+    // meets exactly must still show.
+    for series in drawing_order(&placed.panel.series) {
         let dash = if series.dashed {
             " stroke-dasharray=\"6 4\""
         } else {
