@@ -41,6 +41,9 @@ pub struct Worker {
     pub metrics: RequestMetrics,
     /// The `Date` header, formatted once a second.
     pub dates: h1::DateCache,
+    /// Where plain-text connections read a new request head, so that idle connections
+    /// need no buffer of their own. Borrowed only inside one synchronous poll.
+    pub scratch: std::cell::RefCell<Box<[u8]>>,
     http: auto::Builder<LocalExec>,
     tls: Option<TlsAcceptor>,
     connections: ConnCount,
@@ -80,6 +83,7 @@ async fn run_worker(shared: Arc<Shared>, listeners: WorkerListeners, tls: Option
         pools: Pools::default(),
         ids: RequestIds::new(),
         dates: h1::DateCache::default(),
+        scratch: std::cell::RefCell::new(vec![0; 16 * 1024].into_boxed_slice()),
         http,
         tls,
         connections: ConnCount::default(),

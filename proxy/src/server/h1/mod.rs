@@ -28,6 +28,7 @@ use bytes::BytesMut;
 use http::{Request, Response};
 use http_body::Body as _;
 use http_body_util::BodyExt;
+use tokio::io::AsyncRead;
 use tokio::net::TcpStream;
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::time::Instant;
@@ -222,20 +223,22 @@ impl Connection {
         }
     }
 
-    /// Reads what has arrived. An empty buffer reads into the worker's scratch space and
-    /// keeps only what it must, so an idle connection owns no buffer.
+    /// Reads what has arrived. When nothing is buffered, the read lands in the worker's
+    /// scratch space and only the bytes received are copied out, in an allocation of
+    /// their size: an idle connection holds no buffer, and a busy one does not allocate
+    /// (and free) a page-sized buffer per request.
     async fn fill(&self) -> io::Result<usize> {
         std::future::poll_fn(|cx| {
             let mut read = self.read.borrow_mut();
-            if read.buf.is_empty() {
-                // Release the previous request's buffer and allocate the next only once
-                // bytes are there: an idle connection holds no buffer.
-                if read.buf.capacity() > 0 {
-                    read.buf = BytesMut::new();
-                }
-                std::task::ready!(read.half.as_ref().poll_read_ready(cx))?;
+            if !read.buf.is_empty() {
+                return read.poll_fill(cx, 4096);
             }
-            read.poll_fill(cx, 4096)
+            let mut scratch = self.worker.scratch.borrow_mut();
+            let mut into = tokio::io::ReadBuf::new(&mut scratch[..]);
+            std::task::ready!(std::pin::Pin::new(&mut read.half).poll_read(cx, &mut into))?;
+            let n = into.filled().len();
+            read.buf = BytesMut::from(into.filled());
+            std::task::Poll::Ready(Ok(n))
         })
         .await
     }
