@@ -37,22 +37,40 @@ const HOP_BY_HOP: [HeaderName; 7] = [
 /// Removes hop-by-hop headers, including any that `Connection` names. `Upgrade` is removed
 /// too unless `keep_upgrade` (a WebSocket handshake being passed through).
 pub fn remove_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
+    // One pass over the names first: most messages carry no hop-by-hop header, and
+    // comparing standard names is far cheaper than a hash lookup per candidate.
+    let mut present = false;
+    let mut connection = false;
+    for name in headers.keys() {
+        if name == header::CONNECTION {
+            connection = true;
+            present = true;
+        } else if name == header::UPGRADE || HOP_BY_HOP.contains(name) {
+            present = true;
+        }
+    }
+    if !present {
+        return;
+    }
+
     // Headers named in `Connection` are hop-by-hop too. Collected first because the map
     // cannot be changed while its value is borrowed; the common case (no `Connection` or
     // just `keep-alive`) allocates nothing.
     let mut named: Vec<HeaderName> = Vec::new();
-    for value in headers.get_all(header::CONNECTION) {
-        let Ok(value) = value.to_str() else { continue };
-        for token in value.split(',') {
-            let token = token.trim();
-            if token.is_empty() || token.eq_ignore_ascii_case("keep-alive") {
-                continue;
-            }
-            if keep_upgrade && token.eq_ignore_ascii_case("upgrade") {
-                continue;
-            }
-            if let Ok(name) = HeaderName::from_bytes(token.to_ascii_lowercase().as_bytes()) {
-                named.push(name);
+    if connection {
+        for value in headers.get_all(header::CONNECTION) {
+            let Ok(value) = value.to_str() else { continue };
+            for token in value.split(',') {
+                let token = token.trim();
+                if token.is_empty() || token.eq_ignore_ascii_case("keep-alive") {
+                    continue;
+                }
+                if keep_upgrade && token.eq_ignore_ascii_case("upgrade") {
+                    continue;
+                }
+                if let Ok(name) = HeaderName::from_bytes(token.to_ascii_lowercase().as_bytes()) {
+                    named.push(name);
+                }
             }
         }
     }
@@ -60,9 +78,6 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
         headers.remove(name);
     }
 
-    if headers.is_empty() {
-        return;
-    }
     for name in HOP_BY_HOP {
         if keep_upgrade && name == header::CONNECTION {
             continue;
