@@ -19,6 +19,7 @@ pub mod body;
 pub mod error;
 pub mod forward;
 pub mod headers;
+pub mod http1;
 pub mod metrics;
 pub mod route;
 pub mod server;

@@ -13,7 +13,7 @@ use http::header::{self, HeaderName, HeaderValue};
 use http::request::Parts;
 use http::{HeaderMap, Method, Request, StatusCode, Uri, Version};
 
-use super::body::{Chunked, Framing};
+use crate::http1::{Chunked, Framing};
 
 /// Most headers in one request head.
 const MAX_HEADERS: usize = 100;

@@ -15,7 +15,7 @@ mod body;
 mod head;
 mod prefixed;
 
-pub use body::{BodyError, H1Body};
+pub use body::H1Body;
 pub use head::DateCache;
 
 use std::cell::RefCell;
@@ -37,7 +37,8 @@ use super::{ConnGuard, ConnState, Worker};
 use crate::body::{ClientBody, ProxyBody};
 use crate::error::ProxyError;
 use crate::forward::{self, Tunnel};
-use body::{Framing, ReadSide};
+use crate::http1::{Framing, Reader, chunk_size_line};
+use body::ReadSide;
 use head::{BodyFraming, Head, HeadError};
 
 /// A request body left unread by the instance is read and dropped, up to this many bytes,
@@ -54,8 +55,7 @@ pub(in crate::server) async fn serve(
     let state = Arc::new(ConnState::new(peer, false));
     let (read_half, write_half) = stream.into_split();
     let read = Rc::new(RefCell::new(ReadSide {
-        half: read_half,
-        buf: BytesMut::new(),
+        reader: Reader::new(read_half),
         framing: Framing::Empty,
     }));
     let write = Rc::new(write_half);
@@ -190,9 +190,9 @@ impl Connection {
             // A pipelined or partly received head may already be buffered.
             {
                 let mut read = self.read.borrow_mut();
-                if !read.buf.is_empty() {
-                    if let Some(offsets) = head::parse(&read.buf)? {
-                        let bytes = read.buf.split_to(offsets.len).freeze();
+                if !read.reader.buf.is_empty() {
+                    if let Some(offsets) = head::parse(&read.reader.buf)? {
+                        let bytes = read.reader.buf.split_to(offsets.len).freeze();
                         return head::build(bytes, &offsets);
                     }
                     if !started {
@@ -230,14 +230,14 @@ impl Connection {
     async fn fill(&self) -> io::Result<usize> {
         std::future::poll_fn(|cx| {
             let mut read = self.read.borrow_mut();
-            if !read.buf.is_empty() {
-                return read.poll_fill(cx, 4096);
+            if !read.reader.buf.is_empty() {
+                return read.reader.poll_fill(cx, 4096);
             }
             let mut scratch = self.worker.scratch.borrow_mut();
             let mut into = tokio::io::ReadBuf::new(&mut scratch[..]);
-            std::task::ready!(std::pin::Pin::new(&mut read.half).poll_read(cx, &mut into))?;
+            std::task::ready!(std::pin::Pin::new(&mut read.reader.half).poll_read(cx, &mut into))?;
             let n = into.filled().len();
-            read.buf = BytesMut::from(into.filled());
+            read.reader.buf = BytesMut::from(into.filled());
             std::task::Poll::Ready(Ok(n))
         })
         .await
@@ -379,11 +379,11 @@ impl Connection {
             use tokio::io::AsyncWriteExt;
             loop {
                 let chunk = {
-                    let buffered = std::mem::take(&mut self.read.borrow_mut().buf);
+                    let buffered = std::mem::take(&mut self.read.borrow_mut().reader.buf);
                     if buffered.is_empty() {
                         match self.fill().await {
                             Ok(0) | Err(_) => break,
-                            Ok(_) => std::mem::take(&mut self.read.borrow_mut().buf),
+                            Ok(_) => std::mem::take(&mut self.read.borrow_mut().reader.buf),
                         }
                     } else {
                         buffered
@@ -434,47 +434,15 @@ impl Connection {
             return;
         };
         let read = read.into_inner();
-        let Ok(stream) = read.half.reunite(write) else {
+        let Ok(stream) = read.reader.half.reunite(write) else {
             return;
         };
         super::conn::serve_http(
             worker,
-            prefixed::Prefixed::new(read.buf.freeze(), stream),
+            prefixed::Prefixed::new(read.reader.buf.freeze(), stream),
             state,
         )
         .await;
-    }
-}
-
-/// `{len:x}\r\n` without formatting machinery.
-fn chunk_size_line(len: usize) -> ChunkLine {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut line = ChunkLine {
-        bytes: [0; 18],
-        start: 16,
-    };
-    let mut value = len;
-    loop {
-        line.start -= 1;
-        line.bytes[line.start] = DIGITS[value & 0xf];
-        value >>= 4;
-        if value == 0 {
-            break;
-        }
-    }
-    line.bytes[16] = b'\r';
-    line.bytes[17] = b'\n';
-    line
-}
-
-struct ChunkLine {
-    bytes: [u8; 18],
-    start: usize,
-}
-
-impl ChunkLine {
-    fn as_bytes(&self) -> &[u8] {
-        &self.bytes[self.start..]
     }
 }
 
@@ -505,16 +473,4 @@ async fn write_all(write: &OwnedWriteHalf, bufs: &mut [IoSlice<'_>]) -> io::Resu
         }
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn chunk_size_lines_are_hex() {
-        assert_eq!(chunk_size_line(0).as_bytes(), b"0\r\n");
-        assert_eq!(chunk_size_line(255).as_bytes(), b"ff\r\n");
-        assert_eq!(chunk_size_line(65536).as_bytes(), b"10000\r\n");
-    }
 }

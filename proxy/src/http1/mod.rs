@@ -1,0 +1,12 @@
+//! HTTP/1.1 message framing shared by tidegate's client-facing server
+//! (`server::h1`) and its connections to instances (`forward::upstream`).
+//!
+//! Both sides read into a per-connection buffer and decode bodies the same way, by
+//! `Content-Length`, chunked transfer coding, or (responses only) the end of the
+//! connection (RFC 9112 §6).
+
+mod chunk;
+mod reader;
+
+pub use chunk::chunk_size_line;
+pub use reader::{BodyError, Chunked, Framing, Reader};
