@@ -15,6 +15,7 @@ use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 
 use crate::forward::Completion;
+use crate::forward::upstream::UpstreamBody;
 use crate::server::ActiveRequest;
 
 /// The error type of bodies the proxy sends.
@@ -33,7 +34,7 @@ pub struct ProxyBody {
 enum Kind {
     Full(Option<Bytes>),
     Upstream {
-        inner: Incoming,
+        inner: UpstreamBody,
         completion: Option<Completion>,
     },
 }
@@ -57,7 +58,7 @@ impl ProxyBody {
 
     /// An instance's response body; `completion` runs once it has been fully sent, or is
     /// dropped unfinished.
-    pub fn upstream(inner: Incoming, completion: Completion) -> Self {
+    pub fn upstream(inner: UpstreamBody, completion: Completion) -> Self {
         let mut body = ProxyBody {
             kind: Kind::Upstream {
                 inner,
@@ -81,7 +82,7 @@ impl ProxyBody {
             && inner.is_end_stream()
             && let Some(completion) = completion.take()
         {
-            completion.finish(true);
+            completion.finish(inner.take_reusable());
         }
     }
 }
@@ -93,24 +94,24 @@ impl Drop for ProxyBody {
         if let Kind::Upstream { completion, .. } = &mut self.kind
             && let Some(completion) = completion.take()
         {
-            completion.finish(false);
+            completion.finish(None);
         }
     }
 }
 
 impl Body for ProxyBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = BoxError;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = &mut *self;
         match &mut this.kind {
             Kind::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
             Kind::Upstream { inner, .. } => {
-                let polled = Pin::new(inner).poll_frame(cx);
+                let polled = Pin::new(inner).poll_frame(cx).map_err(BoxError::from);
                 match &polled {
                     Poll::Ready(None) | Poll::Ready(Some(Ok(_))) => this.complete_if_ended(),
                     Poll::Ready(Some(Err(_))) | Poll::Pending => {}
@@ -145,6 +146,8 @@ pub enum ClientBody {
     Hyper(Incoming),
     /// From [`crate::server::h1`].
     H1(crate::server::h1::H1Body),
+    /// No body (a request about to be retried has given its body up).
+    Empty,
 }
 
 impl Body for ClientBody {
@@ -158,6 +161,7 @@ impl Body for ClientBody {
         match self.get_mut() {
             ClientBody::Hyper(body) => Pin::new(body).poll_frame(cx).map_err(Into::into),
             ClientBody::H1(body) => Pin::new(body).poll_frame(cx).map_err(Into::into),
+            ClientBody::Empty => Poll::Ready(None),
         }
     }
 
@@ -165,6 +169,7 @@ impl Body for ClientBody {
         match self {
             ClientBody::Hyper(body) => body.is_end_stream(),
             ClientBody::H1(body) => body.is_end_stream(),
+            ClientBody::Empty => true,
         }
     }
 
@@ -172,6 +177,7 @@ impl Body for ClientBody {
         match self {
             ClientBody::Hyper(body) => body.size_hint(),
             ClientBody::H1(body) => body.size_hint(),
+            ClientBody::Empty => SizeHint::with_exact(0),
         }
     }
 }
@@ -199,6 +205,14 @@ struct Limit {
 }
 
 impl RequestBody {
+    /// A body with nothing in it.
+    pub fn empty() -> Self {
+        RequestBody {
+            inner: ClientBody::Empty,
+            limit: None,
+        }
+    }
+
     /// A body whose length is unknown or untrusted, counted against `max` bytes.
     pub fn limited(inner: ClientBody, max: u64) -> Self {
         RequestBody {

@@ -8,6 +8,7 @@ mod config;
 mod errors;
 mod harness;
 mod http1;
+mod instances;
 mod lifecycle;
 mod proxying;
 mod tls;

@@ -6,6 +6,7 @@
 //! inside the response body and are released by [`Completion`] once the body is sent.
 
 pub mod pool;
+pub mod upstream;
 
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -26,7 +27,7 @@ use crate::headers::{self, X_REQUEST_ID};
 use crate::route::{host_without_port, stripped_path};
 use crate::server::{ActiveRequest, ConnState, Worker};
 
-use pool::Sender;
+use upstream::{ExchangeError, UpstreamBody, UpstreamConn};
 
 /// Marks a request from tidegate's own HTTP/1.1 server: a protocol switch is completed
 /// by that connection (see [`handle_direct`]), not through hyper's upgrade machinery.
@@ -172,7 +173,7 @@ async fn forward(
         return forward_upgrade(upstream_request, lease, instance.addr(), deadline).await;
     }
 
-    let (sender, mut response) = send(worker, &lease, upstream_request, deadline).await?;
+    let mut response = send(worker, &lease, upstream_request, deadline).await?;
     headers::remove_hop_by_hop(response.headers_mut(), false);
     response
         .headers_mut()
@@ -181,7 +182,6 @@ async fn forward(
     let completion = Completion {
         worker: worker.clone(),
         lease,
-        sender: Some(sender),
         function: route.function,
         status,
         started,
@@ -272,34 +272,31 @@ async fn acquire(
 }
 
 /// Sends the request on a pooled connection, retrying once on a fresh connection when a
-/// reused one turns out closed before the request went out.
+/// reused one turns out closed before anything of the request was processed.
 async fn send(
     worker: &Worker,
     lease: &Lease,
-    mut request: Request<RequestBody>,
+    request: Request<RequestBody>,
     deadline: Instant,
-) -> Result<(Sender, Response<Incoming>), ProxyError> {
+) -> Result<Response<UpstreamBody>, ProxyError> {
     let instance = lease.instance();
-    let mut retried = false;
+    let (parts, mut body) = request.into_parts();
     let exchange = async {
+        let mut retried = false;
         loop {
-            let (mut sender, reused) = worker
-                .pools
-                .checkout(instance.id(), instance.addr())
-                .await
-                .map_err(|error| {
-                    tracing::debug!(instance = %instance.id(), %error, "cannot connect to instance");
-                    ProxyError::UpstreamUnavailable
-                })?;
-            match sender.try_send_request(request).await {
-                Ok(response) => return Ok((sender, response)),
-                Err(mut error) => match error.take_message() {
-                    Some(unsent) if reused && !retried => {
-                        request = unsent;
-                        retried = true;
-                    }
-                    _ => return Err(classify(error.into_error())),
-                },
+            let (conn, reused) = worker.pools.checkout(instance.id(), instance.addr()).await.map_err(|error| {
+                tracing::debug!(instance = %instance.id(), %error, "cannot connect to instance");
+                ProxyError::UpstreamUnavailable
+            })?;
+            // A retry needs the body again; only an empty one can be replayed, and only
+            // an empty one is retryable anyway.
+            let this_body = std::mem::replace(&mut body, RequestBody::empty());
+            match conn.exchange(&parts, this_body).await {
+                Ok(response) => return Ok(response),
+                Err(ExchangeError::Io {
+                    retryable: true, ..
+                }) if reused && !retried => retried = true,
+                Err(error) => return Err(classify(error)),
             }
         }
     };
@@ -310,7 +307,26 @@ async fn send(
 }
 
 /// Maps a failed exchange to what the client is told.
-fn classify(error: hyper::Error) -> ProxyError {
+fn classify(error: ExchangeError) -> ProxyError {
+    match error {
+        ExchangeError::Body(cause) => {
+            if let Some(exceeded) = cause.downcast_ref::<BodyLimitExceeded>() {
+                return ProxyError::BodyTooLarge {
+                    limit: exceeded.limit,
+                };
+            }
+            // The client's own body failed (it disconnected, or sent a malformed chunk).
+            ProxyError::BadRequest("the request body could not be read")
+        }
+        error => {
+            tracing::debug!(%error, "instance exchange failed");
+            ProxyError::UpstreamUnavailable
+        }
+    }
+}
+
+/// Maps a failed hyper exchange (protocol switches only) to what the client is told.
+fn classify_hyper(error: hyper::Error) -> ProxyError {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&error);
     while let Some(cause) = source {
         if let Some(exceeded) = cause.downcast_ref::<BodyLimitExceeded>() {
@@ -319,10 +335,6 @@ fn classify(error: hyper::Error) -> ProxyError {
             };
         }
         source = cause.source();
-    }
-    if error.is_user() {
-        // The client's own body failed (it disconnected, or sent a malformed chunk).
-        return ProxyError::BadRequest("the request body could not be read");
     }
     tracing::debug!(%error, "instance exchange failed");
     ProxyError::UpstreamUnavailable
@@ -337,10 +349,10 @@ async fn forward_upgrade(
     deadline: Instant,
 ) -> Result<(Response<ProxyBody>, Option<Tunnel>), ProxyError> {
     let exchange = async {
-        let mut sender = pool::connect(addr, true)
+        let mut sender = pool::connect_for_upgrade(addr)
             .await
             .map_err(|_| ProxyError::UpstreamUnavailable)?;
-        sender.send_request(request).await.map_err(classify)
+        sender.send_request(request).await.map_err(classify_hyper)
     };
     let mut response = match tokio::time::timeout_at(deadline, exchange).await {
         Ok(result) => result?,
@@ -352,7 +364,7 @@ async fn forward_upgrade(
         let (parts, body) = response.into_parts();
         let body = http_body_util::BodyExt::collect(body)
             .await
-            .map_err(classify)?
+            .map_err(classify_hyper)?
             .to_bytes();
         return Ok((Response::from_parts(parts, ProxyBody::full(body)), None));
     }
@@ -402,20 +414,18 @@ impl Tunnel {
 pub struct Completion {
     worker: Rc<Worker>,
     lease: Lease,
-    sender: Option<Sender>,
     function: usize,
     status: StatusCode,
     started: Instant,
 }
 
 impl Completion {
-    /// Runs the completion; `clean` says whether the whole body was read from the
-    /// instance (only then may its connection carry another request).
-    pub fn finish(mut self, clean: bool) {
-        if clean && let Some(sender) = self.sender.take() {
-            self.worker
-                .pools
-                .checkin(self.lease.instance().id(), sender);
+    /// Runs the completion; `conn` is the instance connection when the response was read
+    /// whole and the connection may carry another request.
+    pub fn finish(self, conn: Option<UpstreamConn>) {
+        let clean = conn.is_some();
+        if let Some(conn) = conn {
+            self.worker.pools.checkin(conn);
         }
         let elapsed = self.started.elapsed();
         self.worker

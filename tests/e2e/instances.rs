@@ -1,0 +1,154 @@
+//! How tidegate speaks HTTP/1.1 to instances that frame their answers in every allowed
+//! way, or close connections under it. The instances here are raw sockets, so each test
+//! controls the exact bytes.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::harness::{Tidegate, get, post};
+
+/// A raw instance: reads one request head per loop turn, answers `answer`, and closes
+/// the connection after the answer when `close_after` is set. Counts connections.
+async fn raw_instance(answer: &'static [u8], close_after: bool) -> (SocketAddr, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("address");
+    let connections = Arc::new(AtomicUsize::new(0));
+    let counter = connections.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut stream, _)) = listener.accept().await else {
+                continue;
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
+            tokio::spawn(async move {
+                loop {
+                    if read_request(&mut stream).await.is_none() {
+                        return;
+                    }
+                    if stream.write_all(answer).await.is_err() || close_after {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (addr, connections)
+}
+
+/// Reads a request head and a `Content-Length` body; `None` at end of stream.
+async fn read_request(stream: &mut TcpStream) -> Option<Vec<u8>> {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if stream.read(&mut byte).await.ok()? == 0 {
+            return None;
+        }
+        head.push(byte[0]);
+    }
+    let text = String::from_utf8_lossy(&head).to_ascii_lowercase();
+    let length = text
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .unwrap_or(0);
+    let mut body = vec![0u8; length];
+    stream.read_exact(&mut body).await.ok()?;
+    Some(head)
+}
+
+fn config(endpoint: SocketAddr) -> String {
+    format!(
+        r#"
+        [server]
+        listen = ["127.0.0.1:0"]
+        worker_threads = 1
+        [admin]
+        listen = "127.0.0.1:0"
+        [functions.f]
+        endpoints = ["{endpoint}"]
+        routes = [{{ path_prefix = "/" }}]
+        "#
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_close_delimited_answer_is_relayed_whole() {
+    let (addr, connections) = raw_instance(
+        b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the end",
+        true,
+    )
+    .await;
+    let proxy = Tidegate::start(&config(addr));
+    for _ in 0..3 {
+        let answer = get(proxy.http, "x", "/").await;
+        assert_eq!(answer.status, 200);
+        assert_eq!(answer.text(), "until the end");
+    }
+    assert_eq!(
+        connections.load(Ordering::Relaxed),
+        3,
+        "a close-delimited connection is never reused"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chunked_answer_is_decoded_and_reframed() {
+    let (addr, _) = raw_instance(
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nWiki\r\n5;x=y\r\npedia\r\n0\r\nx-trailer: 1\r\n\r\n",
+        false,
+    )
+    .await;
+    let proxy = Tidegate::start(&config(addr));
+    for _ in 0..3 {
+        let answer = get(proxy.http, "x", "/").await;
+        assert_eq!(answer.status, 200);
+        assert_eq!(answer.text(), "Wikipedia");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_that_closes_after_each_answer_loses_no_request() {
+    let (addr, connections) =
+        raw_instance(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", true).await;
+    let proxy = Tidegate::start(&config(addr));
+    // The instance closes without saying so (no `Connection: close`): tidegate pools the
+    // connection, finds it closed on the next request, and retries on a fresh one.
+    for i in 0..20 {
+        let answer = get(proxy.http, "x", "/").await;
+        assert_eq!(answer.status, 200, "request {i}: {}", answer.text());
+        assert_eq!(answer.text(), "ok");
+    }
+    assert!(connections.load(Ordering::Relaxed) >= 20);
+    // A request with a body cannot be replayed; it still succeeds because the stale
+    // connection is detected before use.
+    let answer = post(proxy.http, "x", "/", "payload").await;
+    assert_eq!(answer.status, 200, "{}", answer.text());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keep_alive_instance_connections_are_reused() {
+    let (addr, connections) =
+        raw_instance(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", false).await;
+    let proxy = Tidegate::start(&config(addr));
+    for _ in 0..50 {
+        assert_eq!(get(proxy.http, "x", "/").await.text(), "ok");
+    }
+    assert_eq!(
+        connections.load(Ordering::Relaxed),
+        1,
+        "one worker, sequential requests: one connection"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_garbled_answer_is_upstream_unavailable() {
+    let (addr, _) = raw_instance(b"this is not http\r\n\r\n", true).await;
+    let proxy = Tidegate::start(&config(addr));
+    let answer = get(proxy.http, "x", "/").await;
+    assert_eq!(answer.status, 502);
+    assert_eq!(answer.error_code(), "UPSTREAM_UNAVAILABLE");
+}
