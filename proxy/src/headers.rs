@@ -37,27 +37,28 @@ const HOP_BY_HOP: [HeaderName; 7] = [
 /// Removes hop-by-hop headers, including any that `Connection` names. `Upgrade` is removed
 /// too unless `keep_upgrade` (a WebSocket handshake being passed through).
 pub fn remove_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
-    // One pass over the names first: most messages carry no hop-by-hop header, and
-    // comparing standard names is far cheaper than a hash lookup per candidate.
-    let mut present = false;
-    let mut connection = false;
+    // One pass over the names first, noting which hop-by-hop headers are present: most
+    // messages carry none or one (`Connection: keep-alive`), and comparing standard names
+    // is far cheaper than a hash lookup per candidate.
+    let mut present = 0u8;
+    let mut upgrade = false;
     for name in headers.keys() {
-        if name == header::CONNECTION {
-            connection = true;
-            present = true;
-        } else if name == header::UPGRADE || HOP_BY_HOP.contains(name) {
-            present = true;
+        if let Some(i) = HOP_BY_HOP.iter().position(|h| h == name) {
+            present |= 1 << i;
+        } else if name == header::UPGRADE {
+            upgrade = true;
         }
     }
-    if !present {
+    if present == 0 && !upgrade && !keep_upgrade {
         return;
     }
 
     // Headers named in `Connection` are hop-by-hop too. Collected first because the map
     // cannot be changed while its value is borrowed; the common case (no `Connection` or
     // just `keep-alive`) allocates nothing.
+    let connection_present = present & 1 != 0;
     let mut named: Vec<HeaderName> = Vec::new();
-    if connection {
+    if connection_present {
         for value in headers.get_all(header::CONNECTION) {
             let Ok(value) = value.to_str() else { continue };
             for token in value.split(',') {
@@ -78,15 +79,14 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
         headers.remove(name);
     }
 
-    for name in HOP_BY_HOP {
-        if keep_upgrade && name == header::CONNECTION {
-            continue;
+    for (i, name) in HOP_BY_HOP.into_iter().enumerate() {
+        if present & (1 << i) != 0 {
+            headers.remove(name);
         }
-        headers.remove(name);
     }
     if keep_upgrade {
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-    } else {
+    } else if upgrade {
         headers.remove(header::UPGRADE);
     }
 }

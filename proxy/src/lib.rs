@@ -20,6 +20,7 @@ pub mod error;
 pub mod forward;
 pub mod headers;
 pub mod http1;
+pub mod idhash;
 pub mod metrics;
 pub mod route;
 pub mod server;

@@ -14,6 +14,7 @@ use http::StatusCode;
 use metrics::{Counter, Histogram, counter, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
+use crate::idhash::IdBuildHasher;
 use crate::state::Shared;
 
 /// `tidegate_requests_total{function,status}`.
@@ -68,7 +69,7 @@ pub fn update_gauges(shared: &Shared) {
 pub struct RequestMetrics {
     names: Vec<Arc<str>>,
     durations: Vec<Histogram>,
-    counters: RefCell<HashMap<(usize, u16), Counter>>,
+    counters: RefCell<HashMap<(usize, u16), Counter, IdBuildHasher>>,
 }
 
 impl RequestMetrics {
@@ -82,7 +83,7 @@ impl RequestMetrics {
         RequestMetrics {
             names,
             durations,
-            counters: RefCell::new(HashMap::new()),
+            counters: RefCell::new(HashMap::default()),
         }
     }
 

@@ -15,6 +15,7 @@ use tokio::net::TcpStream;
 
 use super::upstream::UpstreamConn;
 use crate::body::RequestBody;
+use crate::idhash::IdBuildHasher;
 
 /// Idle connections per instance kept for reuse; more are closed when they come back.
 const MAX_IDLE_PER_INSTANCE: usize = 256;
@@ -33,7 +34,7 @@ pub enum ConnectError {
 /// One worker's idle connections, by instance.
 #[derive(Debug, Default)]
 pub struct Pools {
-    idle: RefCell<HashMap<InstanceId, Vec<UpstreamConn>>>,
+    idle: RefCell<HashMap<InstanceId, Vec<UpstreamConn>, IdBuildHasher>>,
 }
 
 impl Pools {

@@ -41,6 +41,8 @@ pub struct Worker {
     pub metrics: RequestMetrics,
     /// The `Date` header, formatted once a second.
     pub dates: h1::DateCache,
+    /// Shutdown as this worker's connections see it (see [`Closing`]).
+    pub closing: Closing,
     /// Where plain-text connections read a new request head, so that idle connections
     /// need no buffer of their own. Borrowed only inside one synchronous poll.
     pub scratch: std::cell::RefCell<Box<[u8]>>,
@@ -83,6 +85,7 @@ async fn run_worker(shared: Arc<Shared>, listeners: WorkerListeners, tls: Option
         pools: Pools::default(),
         ids: RequestIds::new(),
         dates: h1::DateCache::default(),
+        closing: Closing::default(),
         scratch: std::cell::RefCell::new(vec![0; 16 * 1024].into_boxed_slice()),
         http,
         tls,
@@ -103,6 +106,7 @@ async fn run_worker(shared: Arc<Shared>, listeners: WorkerListeners, tls: Option
     // Run until shutdown begins, then give connections the grace period to finish.
     let mut begun = shared.shutdown.subscribe();
     let _ = begun.wait_for(|begun| *begun).await;
+    worker.closing.begin();
     let grace = shared.limits.shutdown_grace;
     if tokio::time::timeout(grace, worker.connections.all_closed())
         .await
@@ -147,6 +151,36 @@ async fn accept_loop(worker: Rc<Worker>, listener: TcpListener, tls: bool) {
         }
     }
     // Dropping the listener closes this worker's socket for the address.
+}
+
+/// Shutdown, relayed to one worker's connections. Waiting idle connections listen here
+/// rather than on the process-wide channel, whose registration takes a lock shared by
+/// every worker thread; this one is touched by one thread only.
+#[derive(Default)]
+pub struct Closing {
+    begun: Cell<bool>,
+    notify: Notify,
+}
+
+impl Closing {
+    fn begin(&self) {
+        self.begun.set(true);
+        self.notify.notify_waiters();
+    }
+
+    /// Whether shutdown has begun.
+    pub fn has_begun(&self) -> bool {
+        self.begun.get()
+    }
+
+    /// Resolves when shutdown begins (at once if it has).
+    pub async fn notified(&self) {
+        let notified = self.notify.notified();
+        if self.begun.get() {
+            return;
+        }
+        notified.await;
+    }
 }
 
 /// Counts a worker's open client connections, so shutdown knows when they are all done.

@@ -65,6 +65,7 @@ pub(in crate::server) async fn serve(
         read,
         write,
         requests: 0,
+        timer: None,
     };
     match connection.run().await {
         Ok(()) | Err(End::Closed) => {}
@@ -97,6 +98,8 @@ struct Connection {
     read: Rc<RefCell<ReadSide>>,
     write: Rc<OwnedWriteHalf>,
     requests: u64,
+    // The idle and head timer, kept across requests (see `read_head`).
+    timer: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
 }
 
 impl Connection {
@@ -151,7 +154,7 @@ impl Connection {
         let (response, tunnel) =
             forward::handle_direct(self.worker.clone(), self.state.clone(), request).await;
 
-        if self.worker.shared.shutdown.has_begun() {
+        if self.worker.closing.has_begun() {
             keep_alive = false;
         }
         if !self.read.borrow().framing.is_complete()
@@ -185,15 +188,24 @@ impl Connection {
                 limits.idle_timeout
             };
         let mut started = false;
-        let mut begun = self.worker.shared.shutdown.subscribe();
-        loop {
+        // One timer per connection, reset for each wait: re-arming a registered timer to a
+        // later deadline is much cheaper than registering a new one per request.
+        let mut timer = self
+            .timer
+            .take()
+            .unwrap_or_else(|| Box::pin(tokio::time::sleep_until(deadline)));
+        let result = loop {
             // A pipelined or partly received head may already be buffered.
             {
                 let mut read = self.read.borrow_mut();
                 if !read.reader.buf.is_empty() {
-                    if let Some(offsets) = head::parse(&read.reader.buf)? {
-                        let bytes = read.reader.buf.split_to(offsets.len).freeze();
-                        return head::build(bytes, &offsets);
+                    match head::parse(&read.reader.buf) {
+                        Ok(Some(offsets)) => {
+                            let bytes = read.reader.buf.split_to(offsets.len).freeze();
+                            break head::build(bytes, &offsets);
+                        }
+                        Ok(None) => {}
+                        Err(error) => break Err(error),
                     }
                     if !started {
                         started = true;
@@ -201,26 +213,27 @@ impl Connection {
                     }
                 }
             }
-            if self.worker.shared.shutdown.has_begun() && !started {
-                return Err(HeadError::Closed);
+            if self.worker.closing.has_begun() && !started {
+                break Err(HeadError::Closed);
             }
 
+            timer.as_mut().reset(deadline);
             let filled = tokio::select! {
-                filled = tokio::time::timeout_at(deadline, self.fill()) => filled,
-                _ = begun.wait_for(|begun| *begun), if !started => return Err(HeadError::Closed),
+                biased;
+                filled = self.fill() => filled,
+                () = timer.as_mut() => {
+                    tracing::debug!(started, "closing client connection: no request head in time");
+                    break Err(HeadError::Closed);
+                }
+                () = self.worker.closing.notified(), if !started => break Err(HeadError::Closed),
             };
             match filled {
-                Err(_) => {
-                    tracing::debug!(
-                        started,
-                        "closing client connection: no request head in time"
-                    );
-                    return Err(HeadError::Closed);
-                }
-                Ok(Ok(0)) | Ok(Err(_)) => return Err(HeadError::Closed),
-                Ok(Ok(_)) => {}
+                Ok(0) | Err(_) => break Err(HeadError::Closed),
+                Ok(_) => {}
             }
-        }
+        };
+        self.timer = Some(timer);
+        result
     }
 
     /// Reads what has arrived. When nothing is buffered, the read lands in the worker's
