@@ -6,9 +6,11 @@
 //! inside the response body and are released by [`Completion`] once the body is sent.
 
 pub mod pool;
+mod upgrade;
 pub mod upstream;
 
-use std::net::SocketAddr;
+pub use upgrade::{DirectUpgrade, Tunnel};
+
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,12 +29,8 @@ use crate::headers::{self, X_REQUEST_ID};
 use crate::route::{host_without_port, stripped_path};
 use crate::server::{ActiveRequest, ConnState, Worker};
 
+use upgrade::forward_upgrade;
 use upstream::{ExchangeError, UpstreamBody, UpstreamConn};
-
-/// Marks a request from tidegate's own HTTP/1.1 server: a protocol switch is completed
-/// by that connection (see [`handle_direct`]), not through hyper's upgrade machinery.
-#[derive(Debug, Clone, Copy)]
-pub struct DirectUpgrade;
 
 /// Serves one client request that arrived through hyper (HTTP/2, or HTTP/1.1 over TLS).
 pub async fn handle(
@@ -321,90 +319,6 @@ fn classify(error: ExchangeError) -> ProxyError {
         error => {
             tracing::debug!(%error, "instance exchange failed");
             ProxyError::UpstreamUnavailable
-        }
-    }
-}
-
-/// Maps a failed hyper exchange (protocol switches only) to what the client is told.
-fn classify_hyper(error: hyper::Error) -> ProxyError {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&error);
-    while let Some(cause) = source {
-        if let Some(exceeded) = cause.downcast_ref::<BodyLimitExceeded>() {
-            return ProxyError::BodyTooLarge {
-                limit: exceeded.limit,
-            };
-        }
-        source = cause.source();
-    }
-    tracing::debug!(%error, "instance exchange failed");
-    ProxyError::UpstreamUnavailable
-}
-
-/// Asks the instance to switch protocols (WebSocket) on a dedicated connection. On `101`
-/// the answer comes with a [`Tunnel`] that holds the instance's side and the lease.
-async fn forward_upgrade(
-    request: Request<RequestBody>,
-    lease: Lease,
-    addr: SocketAddr,
-    deadline: Instant,
-) -> Result<(Response<ProxyBody>, Option<Tunnel>), ProxyError> {
-    let exchange = async {
-        let mut sender = pool::connect_for_upgrade(addr)
-            .await
-            .map_err(|_| ProxyError::UpstreamUnavailable)?;
-        sender.send_request(request).await.map_err(classify_hyper)
-    };
-    let mut response = match tokio::time::timeout_at(deadline, exchange).await {
-        Ok(result) => result?,
-        Err(_) => return Err(ProxyError::UpstreamTimeout),
-    };
-    if response.status() != StatusCode::SWITCHING_PROTOCOLS {
-        // The instance declined the upgrade; its answer is an ordinary response. The
-        // connection is not pooled (it was opened for upgrades), so nothing to return.
-        let (parts, body) = response.into_parts();
-        let body = http_body_util::BodyExt::collect(body)
-            .await
-            .map_err(classify_hyper)?
-            .to_bytes();
-        return Ok((Response::from_parts(parts, ProxyBody::full(body)), None));
-    }
-    let tunnel = Tunnel {
-        upstream: hyper::upgrade::on(&mut response),
-        _lease: lease,
-    };
-    let (parts, _) = response.into_parts();
-    Ok((
-        Response::from_parts(parts, ProxyBody::empty()),
-        Some(tunnel),
-    ))
-}
-
-/// The instance's side of a switched protocol, and the slot it occupies while open.
-pub struct Tunnel {
-    upstream: hyper::upgrade::OnUpgrade,
-    _lease: Lease,
-}
-
-impl Tunnel {
-    /// The instance's upgraded connection.
-    pub async fn upgraded(&mut self) -> hyper::Result<hyper::upgrade::Upgraded> {
-        (&mut self.upstream).await
-    }
-
-    /// Copies bytes both ways between `client` and the instance until either closes.
-    pub async fn run<C>(mut self, mut client: C)
-    where
-        C: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
-    {
-        match self.upgraded().await {
-            Ok(upstream) => {
-                let mut upstream = TokioIo::new(upstream);
-                if let Err(error) = tokio::io::copy_bidirectional(&mut client, &mut upstream).await
-                {
-                    tracing::debug!(%error, "upgraded connection ended");
-                }
-            }
-            Err(error) => tracing::debug!(%error, "the instance's protocol switch failed"),
         }
     }
 }

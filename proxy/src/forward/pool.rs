@@ -8,28 +8,13 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
-use hyper::client::conn::http1;
-use hyper_util::rt::TokioIo;
 use tidegate_scaler::InstanceId;
-use tokio::net::TcpStream;
 
 use super::upstream::UpstreamConn;
-use crate::body::RequestBody;
 use crate::idhash::IdBuildHasher;
 
 /// Idle connections per instance kept for reuse; more are closed when they come back.
 const MAX_IDLE_PER_INSTANCE: usize = 256;
-
-/// Why no connection to an instance could be had.
-#[derive(Debug, thiserror::Error)]
-pub enum ConnectError {
-    /// The TCP connect failed.
-    #[error("connect: {0}")]
-    Io(#[from] std::io::Error),
-    /// The HTTP/1.1 handshake failed.
-    #[error("handshake: {0}")]
-    Handshake(#[from] hyper::Error),
-}
 
 /// One worker's idle connections, by instance.
 #[derive(Debug, Default)]
@@ -70,22 +55,4 @@ impl Pools {
     pub fn retain(&self, live: impl Fn(InstanceId) -> bool) {
         self.idle.borrow_mut().retain(|id, _| live(*id));
     }
-}
-
-/// A hyper connection able to switch protocols (WebSocket), opened for one such request
-/// and never pooled.
-pub async fn connect_for_upgrade(
-    addr: SocketAddr,
-) -> Result<http1::SendRequest<RequestBody>, ConnectError> {
-    let stream = TcpStream::connect(addr).await?;
-    stream.set_nodelay(true)?;
-    let (sender, connection) = http1::Builder::new()
-        .handshake(TokioIo::new(stream))
-        .await?;
-    tokio::task::spawn_local(async move {
-        if let Err(error) = connection.with_upgrades().await {
-            tracing::debug!(%error, "upgraded instance connection ended");
-        }
-    });
-    Ok(sender)
 }

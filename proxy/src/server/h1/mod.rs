@@ -10,13 +10,20 @@
 //! One request at a time per connection (pipelined requests wait in the read buffer).
 //! The connection starts as HTTP/1.x; a client that opens with the HTTP/2 preface is
 //! handed to hyper's HTTP/2 server with the bytes already read.
+//!
+//! This file runs the connection: read a head, forward the request, answer, repeat.
+//! `head` parses request heads and `body` reads request bodies; `response_head` and
+//! `respond` write the answer; `switch` leaves HTTP/1.1 (a protocol switch, HTTP/2).
 
 mod body;
 mod head;
 mod prefixed;
+mod respond;
+mod response_head;
+mod switch;
 
 pub use body::H1Body;
-pub use head::DateCache;
+pub use response_head::DateCache;
 
 use std::cell::RefCell;
 use std::io::{self, IoSlice};
@@ -25,8 +32,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use bytes::BytesMut;
-use http::{Request, Response};
-use http_body::Body as _;
+use http::Request;
 use http_body_util::BodyExt;
 use tokio::io::AsyncRead;
 use tokio::net::TcpStream;
@@ -34,12 +40,12 @@ use tokio::net::tcp::OwnedWriteHalf;
 use tokio::time::Instant;
 
 use super::{ConnGuard, ConnState, Worker};
-use crate::body::{ClientBody, ProxyBody};
+use crate::body::ClientBody;
 use crate::error::ProxyError;
-use crate::forward::{self, Tunnel};
-use crate::http1::{Framing, Reader, chunk_size_line};
+use crate::forward;
+use crate::http1::{Framing, Reader, write_all};
 use body::ReadSide;
-use head::{BodyFraming, Head, HeadError};
+use head::{Head, HeadError};
 
 /// A request body left unread by the instance is read and dropped, up to this many bytes,
 /// to keep the connection; past it the connection closes.
@@ -256,106 +262,6 @@ impl Connection {
         .await
     }
 
-    /// Writes a response; returns false when the body broke off (the connection is then
-    /// unusable).
-    async fn write_response(
-        &mut self,
-        response: Response<ProxyBody>,
-        is_head: bool,
-        http10: bool,
-        keep_alive: &mut bool,
-    ) -> Result<bool, End> {
-        let (parts, mut body) = response.into_parts();
-
-        // The first frame often arrives with the head (small responses); sending both
-        // with one write saves a system call and a packet, and tells the body's length.
-        let mut first = None;
-        if !is_head && !body.is_end_stream() {
-            first = poll_once(body.frame());
-        }
-        let exact = match &first {
-            Some(Some(Ok(frame))) if body.is_end_stream() => {
-                frame.data_ref().map(|d| d.len() as u64)
-            }
-            Some(None) => Some(0),
-            Some(_) => None,
-            None => body.size_hint().exact(),
-        };
-
-        let mut out = Vec::with_capacity(256);
-        let exchange = head::Exchange {
-            is_head,
-            http10_client: http10,
-            dates: &self.worker.dates,
-        };
-        let framing = head::write_response_head(
-            &mut out,
-            parts.status,
-            &parts.headers,
-            exact,
-            &exchange,
-            keep_alive,
-        );
-
-        let mut pending = first;
-        let mut head = Some(out);
-        loop {
-            let frame = match pending.take() {
-                Some(frame) => frame,
-                None if framing == BodyFraming::None || body.is_end_stream() => None,
-                None => body.frame().await,
-            };
-            let data = match frame {
-                Some(Ok(frame)) => frame.into_data().unwrap_or_default(),
-                Some(Err(error)) => {
-                    tracing::debug!(%error, "response body failed; closing the client connection");
-                    if let Some(head) = head.take() {
-                        write_all(&self.write, &mut [IoSlice::new(&head)]).await?;
-                    }
-                    return Ok(false);
-                }
-                None => {
-                    let trailer: &[u8] = if framing == BodyFraming::Chunked {
-                        b"0\r\n\r\n"
-                    } else {
-                        b""
-                    };
-                    let head = head.take().unwrap_or_default();
-                    write_all(
-                        &self.write,
-                        &mut [IoSlice::new(&head), IoSlice::new(trailer)],
-                    )
-                    .await?;
-                    return Ok(true);
-                }
-            };
-            if data.is_empty() || framing == BodyFraming::None {
-                continue;
-            }
-            let head = head.take().unwrap_or_default();
-            if framing == BodyFraming::Chunked {
-                let size = chunk_size_line(data.len());
-                let last = body.is_end_stream();
-                let end: &[u8] = if last { b"\r\n0\r\n\r\n" } else { b"\r\n" };
-                write_all(
-                    &self.write,
-                    &mut [
-                        IoSlice::new(&head),
-                        IoSlice::new(size.as_bytes()),
-                        IoSlice::new(&data),
-                        IoSlice::new(end),
-                    ],
-                )
-                .await?;
-                if last {
-                    return Ok(true);
-                }
-            } else {
-                write_all(&self.write, &mut [IoSlice::new(&head), IoSlice::new(&data)]).await?;
-            }
-        }
-    }
-
     /// Skips the unread rest of a small request body so the connection can be reused.
     async fn drain_body(&mut self) -> Result<bool, End> {
         let mut body = H1Body::new(self.read.clone());
@@ -375,115 +281,4 @@ impl Connection {
             .await?;
         Err(End::Closed)
     }
-
-    /// After `101 Switching Protocols`: bytes are copied both ways between the client and
-    /// the instance's upgraded connection until either side closes.
-    async fn tunnel(&self, mut tunnel: Tunnel) {
-        let upstream = match tunnel.upgraded().await {
-            Ok(upstream) => upstream,
-            Err(error) => {
-                tracing::debug!(%error, "the instance's protocol switch failed");
-                return;
-            }
-        };
-        let (mut from_upstream, mut to_upstream) =
-            tokio::io::split(hyper_util::rt::TokioIo::new(upstream));
-        let client_to_upstream = async {
-            use tokio::io::AsyncWriteExt;
-            loop {
-                let chunk = {
-                    let buffered = std::mem::take(&mut self.read.borrow_mut().reader.buf);
-                    if buffered.is_empty() {
-                        match self.fill().await {
-                            Ok(0) | Err(_) => break,
-                            Ok(_) => std::mem::take(&mut self.read.borrow_mut().reader.buf),
-                        }
-                    } else {
-                        buffered
-                    }
-                };
-                if to_upstream.write_all(&chunk).await.is_err() {
-                    break;
-                }
-            }
-            let _ = to_upstream.shutdown().await;
-        };
-        let upstream_to_client = async {
-            use tokio::io::AsyncReadExt;
-            let mut buf = vec![0u8; 16 * 1024];
-            loop {
-                match from_upstream.read(&mut buf).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => {
-                        if write_all(&self.write, &mut [IoSlice::new(&buf[..n])])
-                            .await
-                            .is_err()
-                        {
-                            break;
-                        }
-                    }
-                }
-            }
-        };
-        // Either direction ending ends the tunnel, as a WebSocket close does.
-        tokio::select! {
-            () = client_to_upstream => {}
-            () = upstream_to_client => {}
-        }
-        drop(tunnel);
-    }
-
-    async fn hand_to_http2(self) {
-        let Connection {
-            worker,
-            state,
-            read,
-            write,
-            ..
-        } = self;
-        // No request was made on this connection, so nothing else holds the halves.
-        let (Ok(read), Ok(write)) = (Rc::try_unwrap(read), Rc::try_unwrap(write)) else {
-            tracing::warn!("cannot hand the connection to HTTP/2: its halves are shared");
-            return;
-        };
-        let read = read.into_inner();
-        let Ok(stream) = read.reader.half.reunite(write) else {
-            return;
-        };
-        super::conn::serve_http(
-            worker,
-            prefixed::Prefixed::new(read.reader.buf.freeze(), stream),
-            state,
-        )
-        .await;
-    }
-}
-
-/// Polls a future once; `None` when it is not ready. The future is dropped either way;
-/// whatever it registered for wake-up is registered again by the next real poll.
-fn poll_once<F: std::future::Future>(future: F) -> Option<F::Output> {
-    let mut future = std::pin::pin!(future);
-    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-    match future.as_mut().poll(&mut cx) {
-        std::task::Poll::Ready(output) => Some(output),
-        std::task::Poll::Pending => None,
-    }
-}
-
-/// Writes every byte of `bufs`, waiting for the socket when it is full.
-async fn write_all(write: &OwnedWriteHalf, bufs: &mut [IoSlice<'_>]) -> io::Result<()> {
-    let mut remaining: usize = bufs.iter().map(|b| b.len()).sum();
-    let mut bufs = &mut bufs[..];
-    while remaining > 0 {
-        match write.try_write_vectored(bufs) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => {
-                remaining -= n;
-                IoSlice::advance_slices(&mut bufs, n);
-            }
-            Err(error) if error.kind() == io::ErrorKind::WouldBlock => write.writable().await?,
-            Err(error) => return Err(error),
-        }
-    }
-    Ok(())
 }
