@@ -9,13 +9,18 @@ use crate::harness::Tidegate;
 use crate::upstream::Upstream;
 
 async fn proxy() -> (Tidegate, Upstream) {
+    proxy_with(r#"max_body_bytes = "1MiB""#).await
+}
+
+/// A proxy whose `[server]` section also has `server` (TOML lines).
+async fn proxy_with(server: &str) -> (Tidegate, Upstream) {
     let upstream = Upstream::start("u").await;
     let config = format!(
         r#"
         [server]
         listen = ["127.0.0.1:0"]
         worker_threads = 1
-        max_body_bytes = "1MiB"
+        {server}
         [admin]
         listen = "127.0.0.1:0"
         [functions.f]
@@ -184,4 +189,109 @@ async fn malformed_and_oversized_heads_get_json_errors() {
     );
     assert!(text.contains("\"HEADERS_TOO_LARGE\""));
     assert_eq!(upstream.hits(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_refused_without_100_continue_closes_the_connection() {
+    // The client waits for `100 Continue` before sending its body and is told 413
+    // instead: it may never send the body, so the bytes that follow on the connection
+    // cannot be told apart from a next request.
+    let (proxy, _upstream) = proxy_with(r#"max_body_bytes = "1KiB""#).await;
+    let mut stream = TcpStream::connect(proxy.http).await.expect("connect");
+    let started = std::time::Instant::now();
+    let text = exchange(
+        &mut stream,
+        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2000\r\nExpect: 100-continue\r\n\r\n",
+        "\u{0}",
+    )
+    .await;
+    assert!(text.starts_with("HTTP/1.1 413"), "{text}");
+    assert!(
+        text.to_ascii_lowercase().contains("connection: close"),
+        "{text}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "closed at once, not after a timeout"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_declared_body_that_never_comes_does_not_hold_the_connection() {
+    // The instance answers without reading the body; tidegate would skip the (small)
+    // rest of it to keep the connection, but the client sends none.
+    let (proxy, _upstream) = proxy_with(r#"header_read_timeout = "1s""#).await;
+    let mut stream = TcpStream::connect(proxy.http).await.expect("connect");
+    let started = std::time::Instant::now();
+    let text = exchange(
+        &mut stream,
+        b"POST /answers-at-once HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n",
+        "\u{0}",
+    )
+    .await;
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "closed after header_read_timeout, not held open"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_absolute_form_target_sets_the_host_the_instance_sees() {
+    // RFC 9112 §3.2.2: the target's authority wins over `Host`, and a proxy forwards the
+    // host it routed by, not the one it ignored.
+    let (proxy, _upstream) = proxy().await;
+    let mut stream = TcpStream::connect(proxy.http).await.expect("connect");
+    let text = exchange(
+        &mut stream,
+        b"GET http://alpha.test/abs HTTP/1.1\r\nHost: other.test\r\nConnection: close\r\n\r\n",
+        "\u{0}",
+    )
+    .await;
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    let (_, body) = text.split_once("\r\n\r\n").expect("a head and a body");
+    let seen: serde_json::Value = serde_json::from_str(body).expect("the instance's JSON");
+    assert_eq!(seen["uri"], "/abs");
+    assert_eq!(seen["headers"]["host"], "alpha.test");
+    assert_eq!(seen["headers"]["x-forwarded-host"], "alpha.test");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_host_headers_are_refused() {
+    // RFC 9112 §3.2: routing reads one, the instance may read the other.
+    let (proxy, upstream) = proxy().await;
+    let mut stream = TcpStream::connect(proxy.http).await.expect("connect");
+    let text = exchange(
+        &mut stream,
+        b"GET / HTTP/1.1\r\nHost: a.test\r\nHost: b.test\r\nConnection: close\r\n\r\n",
+        "\u{0}",
+    )
+    .await;
+    assert!(text.starts_with("HTTP/1.1 400"), "{text}");
+    assert_eq!(upstream.hits(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_declined_upgrade_is_reframed_like_any_answer() {
+    // The instance ignores `Upgrade` and streams an ordinary chunked answer, which
+    // tidegate reads whole: the client must get one framing for it, not the instance's
+    // `Transfer-Encoding: chunked` beside tidegate's `Content-Length`.
+    let (proxy, _upstream) = proxy().await;
+    let mut stream = TcpStream::connect(proxy.http).await.expect("connect");
+    let text = exchange(
+        &mut stream,
+        b"GET /big/10 HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\nGET /after HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        "\u{0}",
+    )
+    .await;
+    let (head, rest) = text.split_once("\r\n\r\n").expect("a first answer");
+    let head = head.to_ascii_lowercase();
+    assert!(head.starts_with("http/1.1 200"), "{text}");
+    assert!(!head.contains("transfer-encoding"), "{head}");
+    assert!(head.contains("content-length: 10"), "{head}");
+    assert!(head.contains("x-request-id"), "{head}");
+    assert!(
+        rest.starts_with("xxxxxxxxxxHTTP/1.1 200"),
+        "the next answer follows the body exactly: {text}"
+    );
 }

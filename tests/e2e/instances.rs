@@ -152,3 +152,125 @@ async fn a_garbled_answer_is_upstream_unavailable() {
     assert_eq!(answer.status, 502);
     assert_eq!(answer.error_code(), "UPSTREAM_UNAVAILABLE");
 }
+
+/// `get`, failing the test instead of hanging when the answer's framing is wrong.
+async fn get_in_time(proxy: &Tidegate) -> crate::harness::Answer {
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        get(proxy.http, "x", "/"),
+    )
+    .await
+    .expect("a whole answer in time: its framing matches its body")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transfer_encoding_overrides_content_length_and_only_one_reaches_the_client() {
+    // RFC 9112 §6.3: chunked wins, and an intermediary must drop the Content-Length before
+    // passing the message on; otherwise the client reads 100 bytes of a 4-byte body and
+    // takes the next answer on the connection for the rest of this one.
+    let (addr, connections) = raw_instance(
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 100\r\n\r\n4\r\nWiki\r\n0\r\n\r\n",
+        false,
+    )
+    .await;
+    let proxy = Tidegate::start(&config(addr));
+    for _ in 0..2 {
+        let answer = get_in_time(&proxy).await;
+        assert_eq!(answer.status, 200);
+        assert_eq!(answer.text(), "Wiki");
+        assert_ne!(
+            answer
+                .headers
+                .get("content-length")
+                .map(|v| v.to_str().unwrap_or("")),
+            Some("100"),
+            "the instance's Content-Length was dropped"
+        );
+    }
+    assert_eq!(
+        connections.load(Ordering::Relaxed),
+        2,
+        "a connection whose framing was ambiguous is not reused"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conflicting_content_lengths_are_upstream_unavailable() {
+    let (addr, _) = raw_instance(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 5\r\n\r\nokxyz",
+        true,
+    )
+    .await;
+    let proxy = Tidegate::start(&config(addr));
+    let answer = get_in_time(&proxy).await;
+    assert_eq!(answer.status, 502, "{}", answer.text());
+    assert_eq!(answer.error_code(), "UPSTREAM_UNAVAILABLE");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_switch_the_request_did_not_ask_for_is_upstream_unavailable() {
+    // The request carried no `Upgrade`; a 101 leaves the connection speaking something
+    // else, so it must neither reach the client nor go back to the pool.
+    let (addr, connections) = raw_instance(
+        b"HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: x\r\n\r\n",
+        false,
+    )
+    .await;
+    let proxy = Tidegate::start(&config(addr));
+    for _ in 0..2 {
+        let answer = get_in_time(&proxy).await;
+        assert_eq!(answer.status, 502, "{}", answer.text());
+    }
+    assert_eq!(connections.load(Ordering::Relaxed), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_non_idempotent_request_is_not_retried_after_the_instance_took_it() {
+    // The instance answers its first request, then reads the second and closes without a
+    // word, as a crashing function does: tidegate cannot tell whether the request ran.
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("address");
+    let requests = Arc::new(AtomicUsize::new(0));
+    let seen = requests.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let seen = seen.clone();
+            tokio::spawn(async move {
+                while read_request(&mut stream).await.is_some() {
+                    let n = seen.fetch_add(1, Ordering::Relaxed) + 1;
+                    // Requests 2 and 4 are taken and dropped.
+                    if n.is_multiple_of(2) {
+                        return;
+                    }
+                    let ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+                    if stream.write_all(ok).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    let proxy = Tidegate::start(&config(addr));
+
+    assert_eq!(get(proxy.http, "x", "/").await.status, 200);
+    let request = http::Request::post("/")
+        .header("host", "x")
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .expect("a valid request");
+    let answer = crate::harness::send(proxy.http, request).await;
+    assert_eq!(answer.status, 502, "{}", answer.text());
+    assert_eq!(
+        requests.load(Ordering::Relaxed),
+        2,
+        "a POST is sent once: RFC 9110 §9.2.2 forbids a proxy to retry it"
+    );
+
+    // A GET in the same spot is retried on a fresh connection.
+    assert_eq!(get(proxy.http, "x", "/").await.status, 200);
+    let answer = get(proxy.http, "x", "/").await;
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    assert_eq!(requests.load(Ordering::Relaxed), 5);
+}

@@ -5,6 +5,7 @@
 
 mod admin;
 mod config;
+mod early_answers;
 mod errors;
 mod harness;
 mod http1;

@@ -26,6 +26,7 @@ use tokio::time::Instant;
 use crate::body::{BodyLimitExceeded, ClientBody, ProxyBody, RequestBody};
 use crate::error::ProxyError;
 use crate::headers::{self, X_REQUEST_ID};
+use crate::http1;
 use crate::route::{host_without_port, stripped_path};
 use crate::server::{ActiveRequest, ConnState, Worker};
 
@@ -100,7 +101,7 @@ pub async fn handle_direct(
 async fn forward(
     worker: &Rc<Worker>,
     conn: &ConnState,
-    request: Request<ClientBody>,
+    mut request: Request<ClientBody>,
     request_id: &HeaderValue,
     started: Instant,
     function: &mut Option<usize>,
@@ -115,7 +116,21 @@ async fn forward(
         ));
     }
 
-    // Route. HTTP/2 carries the host in the URI (`:authority`), HTTP/1.1 in `Host`.
+    // Route. HTTP/2 carries the host in the URI (`:authority`), HTTP/1.1 in `Host` or,
+    // in absolute form, in the URI, which then wins over `Host` (RFC 9112 §3.2.2). Two
+    // `Host` lines are refused: routing would read one, the instance perhaps the other.
+    if request
+        .headers()
+        .get_all(header::HOST)
+        .iter()
+        .nth(1)
+        .is_some()
+    {
+        return Err(ProxyError::BadRequest(
+            "the request has more than one Host header",
+        ));
+    }
+    let host_in_uri = request.uri().authority().is_some();
     let host_value = match request.uri().authority() {
         Some(authority) => HeaderValue::from_str(authority.as_str()).ok(),
         None => request.headers().get(header::HOST).cloned(),
@@ -132,7 +147,9 @@ async fn forward(
 
     // Refuse a body declared too large before taking an instance slot for it.
     let limit = shared.limits.max_body_bytes;
-    let declared = content_length(&request)?;
+    let declared = http1::content_length(request.headers_mut()).map_err(|_| {
+        ProxyError::BadRequest("the Content-Length header is not one decimal number")
+    })?;
     if declared.is_some_and(|len| len > limit) {
         return Err(ProxyError::BodyTooLarge { limit });
     }
@@ -153,7 +170,8 @@ async fn forward(
         Some(&host_value),
         http2,
     );
-    if http2 {
+    if host_in_uri {
+        // The instance sees the host the request was routed by.
         parts.headers.insert(header::HOST, host_value);
     }
     let body = match declared {
@@ -168,7 +186,14 @@ async fn forward(
     let deadline = Instant::now() + shared.limits.request_timeout;
 
     if upgrade {
-        return forward_upgrade(upstream_request, lease, instance.addr(), deadline).await;
+        return forward_upgrade(
+            upstream_request,
+            lease,
+            instance.addr(),
+            deadline,
+            request_id,
+        )
+        .await;
     }
 
     let mut response = send(worker, &lease, upstream_request, deadline).await?;
@@ -188,21 +213,6 @@ async fn forward(
         response.map(|body| ProxyBody::upstream(body, completion)),
         None,
     ))
-}
-
-/// The declared body length, if any.
-fn content_length<B>(request: &Request<B>) -> Result<Option<u64>, ProxyError> {
-    match request.headers().get(header::CONTENT_LENGTH) {
-        None => Ok(None),
-        Some(value) => value
-            .to_str()
-            .ok()
-            .and_then(|v| v.parse::<u64>().ok())
-            .map(Some)
-            .ok_or(ProxyError::BadRequest(
-                "the Content-Length header is not a number",
-            )),
-    }
 }
 
 /// The origin-form URI to send upstream, or `None` when the client's can be sent as is.

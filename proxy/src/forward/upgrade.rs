@@ -7,7 +7,7 @@
 
 use std::net::SocketAddr;
 
-use http::{Request, Response, StatusCode};
+use http::{HeaderValue, Request, Response, StatusCode};
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
 use tidegate_scaler::Lease;
@@ -16,6 +16,7 @@ use tokio::time::Instant;
 
 use crate::body::{BodyLimitExceeded, ProxyBody, RequestBody};
 use crate::error::ProxyError;
+use crate::headers::{self, X_REQUEST_ID};
 
 /// Marks a request from tidegate's own HTTP/1.1 server: a protocol switch is completed
 /// by that connection (see [`super::handle_direct`]), not through hyper's upgrade machinery.
@@ -40,6 +41,7 @@ pub(super) async fn forward_upgrade(
     lease: Lease,
     addr: SocketAddr,
     deadline: Instant,
+    request_id: &HeaderValue,
 ) -> Result<(Response<ProxyBody>, Option<Tunnel>), ProxyError> {
     let exchange = async {
         let mut sender = connect_for_upgrade(addr)
@@ -54,13 +56,20 @@ pub(super) async fn forward_upgrade(
     if response.status() != StatusCode::SWITCHING_PROTOCOLS {
         // The instance declined the upgrade; its answer is an ordinary response. The
         // connection is not pooled (it was opened for upgrades), so nothing to return.
-        let (parts, body) = response.into_parts();
+        // Its framing headers described the body as the instance sent it, not the bytes
+        // collected here: they go, like every hop-by-hop header of an ordinary answer.
+        let (mut parts, body) = response.into_parts();
+        headers::remove_hop_by_hop(&mut parts.headers, false);
+        parts.headers.insert(X_REQUEST_ID, request_id.clone());
         let body = http_body_util::BodyExt::collect(body)
             .await
             .map_err(classify_hyper)?
             .to_bytes();
         return Ok((Response::from_parts(parts, ProxyBody::full(body)), None));
     }
+    response
+        .headers_mut()
+        .insert(X_REQUEST_ID, request_id.clone());
     let tunnel = Tunnel {
         upstream: hyper::upgrade::on(&mut response),
         _lease: lease,

@@ -29,7 +29,7 @@ use tokio::net::tcp::OwnedWriteHalf;
 
 use crate::body::{BoxError, RequestBody};
 use crate::http1::{BodyError, Framing, Reader, chunk_size_line, write_all};
-use response_head::{keeps_alive, poll_response_head};
+use response_head::poll_response_head;
 
 /// A keep-alive connection to one instance.
 #[derive(Debug)]
@@ -42,9 +42,9 @@ pub struct UpstreamConn {
 /// Why an exchange with an instance failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ExchangeError {
-    /// The connection failed or closed before a response head arrived. `unsent` says
-    /// nothing of the request can have been processed (no response byte came back and the
-    /// request had no body), so it may be sent again on another connection.
+    /// The connection failed or closed before a response head arrived. `retryable` says
+    /// the request may be sent again on another connection: it had no body, its method
+    /// is idempotent, and no response byte came back.
     #[error("instance connection failed: {error}")]
     Io {
         /// The cause.
@@ -106,9 +106,14 @@ impl UpstreamConn {
         let mut head = Vec::with_capacity(512);
         encode_request_head(&mut head, parts, chunked);
 
+        // A failed exchange may be sent again only if the instance cannot have acted on
+        // it: no body went out (so none needs replaying) and the method is idempotent, as
+        // a proxy must not retry anything else (RFC 9110 §9.2.2). Even with nothing read
+        // back, an instance may have run a POST and died before answering.
+        let replayable = !has_body && parts.method.is_idempotent();
         let unsent = |error: io::Error| ExchangeError::Io {
             error,
-            retryable: !has_body,
+            retryable: replayable,
         };
         write_all(&self.write, &mut [IoSlice::new(&head)])
             .await
@@ -117,34 +122,65 @@ impl UpstreamConn {
         // The body is written while the response head is awaited: an instance may answer
         // (or start streaming its answer) before it has read the whole request.
         let mut writer = has_body.then(|| Box::pin(write_body(self.write.clone(), body, chunked)));
-        let (response, framing) = std::future::poll_fn(|cx| {
+        let mut body_cut = false;
+        let head = std::future::poll_fn(|cx| {
             if let Some(pending) = writer.as_mut() {
                 match pending.as_mut().poll(cx) {
                     Poll::Ready(Ok(())) => writer = None,
+                    // The instance stopped taking the body, usually because it has answered
+                    // already (a 413, a 401) and closed. That answer, if it came, is what
+                    // the client should get, so reading goes on; if none came, the read
+                    // fails too and says so.
+                    Poll::Ready(Err(ExchangeError::Io { error, .. })) => {
+                        tracing::debug!(%error, "instance stopped reading the request body");
+                        writer = None;
+                        body_cut = true;
+                    }
                     Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
                     Poll::Pending => {}
                 }
             }
-            poll_response_head(&mut self.reader, cx, parts.method == Method::HEAD, has_body)
+            poll_response_head(
+                &mut self.reader,
+                cx,
+                parts.method == Method::HEAD,
+                replayable,
+            )
         })
         .await?;
 
-        let mut reusable = keeps_alive(&response) && framing != Framing::Close;
-        if let Some(rest) = writer {
-            // The instance answered before reading the whole body; finish sending it, but
-            // never reuse a connection that may still carry request bytes.
+        let mut reusable = head.reusable && !body_cut;
+        let sending = writer.map(|rest| {
+            // The instance answered before reading the whole body. The rest is sent while
+            // the answer is read (an instance may stream its answer as it reads), and not
+            // a byte longer: the client's connection must be free to skip the rest itself
+            // or close, and an instance that stopped reading must not hold this task and
+            // both sockets open. A connection that may still carry request bytes is
+            // never reused.
             reusable = false;
-            tokio::task::spawn_local(async move {
+            SendingBody(tokio::task::spawn_local(async move {
                 if let Err(error) = rest.await {
                     tracing::debug!(%error, "request body after an early response");
                 }
-            });
-        }
-        Ok(response.map(|()| UpstreamBody {
+            }))
+        });
+        Ok(head.response.map(|()| UpstreamBody {
             conn: Some(self),
-            framing,
+            framing: head.framing,
             reusable,
+            _sending: sending,
         }))
+    }
+}
+
+/// The rest of a request body still being sent after the instance answered; stopped when
+/// the answer's body is done with.
+#[derive(Debug)]
+struct SendingBody(tokio::task::JoinHandle<()>);
+
+impl Drop for SendingBody {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
@@ -154,6 +190,8 @@ pub struct UpstreamBody {
     conn: Option<UpstreamConn>,
     framing: Framing,
     reusable: bool,
+    // Dropped with the body, which stops sending the request's rest.
+    _sending: Option<SendingBody>,
 }
 
 impl UpstreamBody {

@@ -14,20 +14,32 @@ use http::header::{self, HeaderName, HeaderValue};
 use http::{HeaderMap, Response, StatusCode, Version};
 
 use super::ExchangeError;
-use crate::http1::{Chunked, Framing, Reader};
+use crate::http1::{self, Chunked, Framing, InvalidLength, Reader};
 
 /// Most headers accepted in a response head.
 const MAX_HEADERS: usize = 100;
 /// Largest response head accepted, in bytes.
 const MAX_HEAD_BYTES: usize = 64 * 1024;
 
-/// Reads and parses the response head, skipping interim (1xx) responses other than 101.
+/// An instance's response head, parsed.
+#[derive(Debug)]
+pub(super) struct ResponseHead {
+    /// Status, version and headers; the body comes later.
+    pub(super) response: Response<()>,
+    /// How the body ends.
+    pub(super) framing: Framing,
+    /// Whether the connection may carry another exchange once the body has been read.
+    pub(super) reusable: bool,
+}
+
+/// Reads and parses the response head, skipping interim (1xx) responses. A failure before
+/// any byte came back is retryable when the request is `replayable`.
 pub(super) fn poll_response_head(
     reader: &mut Reader,
     cx: &mut Context<'_>,
     head_request: bool,
-    sent_body: bool,
-) -> Poll<Result<(Response<()>, Framing), ExchangeError>> {
+    replayable: bool,
+) -> Poll<Result<ResponseHead, ExchangeError>> {
     let mut received_any = !reader.buf.is_empty();
     loop {
         if !reader.buf.is_empty() {
@@ -37,6 +49,7 @@ pub(super) fn poll_response_head(
                 Ok(httparse::Status::Complete(len)) => {
                     let code = parsed.code.unwrap_or(0);
                     if (100..200).contains(&code) && code != 101 {
+                        // Interim: the final answer follows. A 101 is final, and refused.
                         reader.take(len);
                         continue;
                     }
@@ -55,7 +68,7 @@ pub(super) fn poll_response_head(
             }
         }
         let read = ready!(reader.poll_fill(cx, 8192));
-        let retryable = !received_any && !sent_body;
+        let retryable = replayable && !received_any;
         match read {
             Ok(0) => {
                 let error =
@@ -88,9 +101,16 @@ fn build_response(
     http10: bool,
     ranges: &Ranges,
     head_request: bool,
-) -> Result<(Response<()>, Framing), ExchangeError> {
+) -> Result<ResponseHead, ExchangeError> {
     let status =
         StatusCode::from_u16(code).map_err(|_| ExchangeError::Malformed("invalid status code"))?;
+    if status == StatusCode::SWITCHING_PROTOCOLS {
+        // Requests on this path never carry `Upgrade` (switches go through `upgrade.rs`),
+        // so the instance has left HTTP on a connection tidegate would otherwise pool.
+        return Err(ExchangeError::Malformed(
+            "101 Switching Protocols to a request that asked for no switch",
+        ));
+    }
     // Room for what the proxy adds to responses (request id, caching headers).
     let mut headers = HeaderMap::with_capacity(ranges.len() + 4);
     for (name, value) in ranges {
@@ -101,7 +121,9 @@ fn build_response(
         headers.append(name, value);
     }
 
-    // RFC 9112 §6.3, for responses.
+    // RFC 9112 §6.3, for responses. A head whose framing is faulty but readable is
+    // relayed, and its connection closed afterwards rather than trusted again.
+    let mut faulty = false;
     let framing = if head_request
         || status.is_informational()
         || status == StatusCode::NO_CONTENT
@@ -118,24 +140,33 @@ fn build_response(
             .ok()
             .and_then(|v| v.rsplit(',').next())
             .is_some_and(|c| c.trim().eq_ignore_ascii_case("chunked"));
+        // Transfer-Encoding overrides Content-Length, and an intermediary must drop the
+        // length before passing the message on: left in, it would frame the re-encoded
+        // body for the client, and whatever follows would be read as the next response.
+        // HTTP/1.0 has no Transfer-Encoding at all (§6.1).
+        if headers.remove(header::CONTENT_LENGTH).is_some() || http10 {
+            faulty = true;
+        }
         if chunked {
             Framing::Chunked(Chunked::Size)
         } else {
             Framing::Close
         }
-    } else if let Some(length) = headers.get(header::CONTENT_LENGTH) {
-        let length: u64 = length
-            .to_str()
-            .ok()
-            .and_then(|v| v.trim().parse().ok())
-            .ok_or(ExchangeError::Malformed("invalid Content-Length"))?;
-        if length == 0 {
-            Framing::Empty
-        } else {
-            Framing::Length(length)
-        }
     } else {
-        Framing::Close
+        // Strict, and folded to one line: the client reads the length tidegate framed by.
+        match http1::content_length(&mut headers) {
+            Ok(None) => Framing::Close,
+            Ok(Some(0)) => Framing::Empty,
+            Ok(Some(length)) => Framing::Length(length),
+            Err(InvalidLength::Malformed) => {
+                return Err(ExchangeError::Malformed("invalid Content-Length"));
+            }
+            Err(InvalidLength::Conflicting) => {
+                return Err(ExchangeError::Malformed(
+                    "conflicting Content-Length values",
+                ));
+            }
+        }
     };
 
     let mut response = Response::new(());
@@ -146,10 +177,15 @@ fn build_response(
         Version::HTTP_11
     };
     *response.headers_mut() = headers;
-    Ok((response, framing))
+    let reusable = !faulty && framing != Framing::Close && keeps_alive(&response);
+    Ok(ResponseHead {
+        response,
+        framing,
+        reusable,
+    })
 }
 
-pub(super) fn keeps_alive(response: &Response<()>) -> bool {
+fn keeps_alive(response: &Response<()>) -> bool {
     let has = |token: &str| {
         response
             .headers()
@@ -170,7 +206,7 @@ pub(super) fn keeps_alive(response: &Response<()>) -> bool {
 mod tests {
     use super::*;
 
-    fn parse(text: &str, head_request: bool) -> (Response<()>, Framing) {
+    fn try_parse(text: &str, head_request: bool) -> Result<ResponseHead, ExchangeError> {
         let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
         let mut parsed = httparse::Response::new(&mut headers);
         let httparse::Status::Complete(len) = parsed.parse(text.as_bytes()).expect("valid") else {
@@ -184,7 +220,10 @@ mod tests {
             &ranges,
             head_request,
         )
-        .expect("a valid response")
+    }
+
+    fn parse(text: &str, head_request: bool) -> ResponseHead {
+        try_parse(text, head_request).expect("a valid response")
     }
 
     #[test]
@@ -217,21 +256,60 @@ mod tests {
                 false,
                 Framing::Empty,
             ),
+            (
+                "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n",
+                false,
+                Framing::Length(5),
+            ),
         ];
         for (text, head, want) in cases {
-            assert_eq!(parse(text, *head).1, *want, "{text:?} head={head}");
+            assert_eq!(parse(text, *head).framing, *want, "{text:?} head={head}");
         }
     }
 
     #[test]
     fn keep_alive_by_version_and_connection() {
-        assert!(keeps_alive(&parse("HTTP/1.1 200 OK\r\n\r\n", false).0));
-        assert!(!keeps_alive(
-            &parse("HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n", false).0
-        ));
-        assert!(!keeps_alive(&parse("HTTP/1.0 200 OK\r\n\r\n", false).0));
-        assert!(keeps_alive(
-            &parse("HTTP/1.0 200 OK\r\nConnection: keep-alive\r\n\r\n", false).0
-        ));
+        assert!(parse("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", false).reusable);
+        assert!(!parse("HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n", false).reusable);
+        assert!(!parse("HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n", false).reusable);
+        assert!(
+            parse(
+                "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n",
+                false
+            )
+            .reusable
+        );
+        assert!(
+            !parse("HTTP/1.1 200 OK\r\n\r\n", false).reusable,
+            "a close-delimited body ends the connection"
+        );
+    }
+
+    #[test]
+    fn chunked_wins_over_a_length_which_is_dropped() {
+        let head = parse(
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 100\r\n\r\n",
+            false,
+        );
+        assert_eq!(head.framing, Framing::Chunked(Chunked::Size));
+        assert!(!head.response.headers().contains_key(header::CONTENT_LENGTH));
+        assert!(
+            !head.reusable,
+            "a connection with faulty framing is not reused"
+        );
+    }
+
+    #[test]
+    fn ambiguous_lengths_and_unasked_switches_are_refused() {
+        for text in [
+            "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 5\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nContent-Length: +5\r\n\r\n",
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\n",
+        ] {
+            assert!(
+                matches!(try_parse(text, false), Err(ExchangeError::Malformed(_))),
+                "{text:?} is refused"
+            );
+        }
     }
 }

@@ -11,7 +11,7 @@ use http::header::{self, HeaderName, HeaderValue};
 use http::request::Parts;
 use http::{HeaderMap, Method, Request, Uri, Version};
 
-use crate::http1::{Chunked, Framing};
+use crate::http1::{self, Chunked, Framing, InvalidLength};
 
 /// Most headers in one request head.
 const MAX_HEADERS: usize = 100;
@@ -140,14 +140,19 @@ pub(super) fn build(bytes: Bytes, offsets: &Offsets) -> Result<Head, HeadError> 
         headers.append(name, value);
     }
 
-    let framing = framing(&headers)?;
+    let framing = framing(&mut headers)?;
     let version = if offsets.http10 {
         Version::HTTP_10
     } else {
         Version::HTTP_11
     };
     let keep_alive = match version {
-        Version::HTTP_10 => has_token(&headers, header::CONNECTION, "keep-alive"),
+        // RFC 9112 §6.1: `Transfer-Encoding` in an HTTP/1.0 message means its framing may
+        // be read differently by whatever sits in front; answer it, then close.
+        Version::HTTP_10 => {
+            has_token(&headers, header::CONNECTION, "keep-alive")
+                && !headers.contains_key(header::TRANSFER_ENCODING)
+        }
         _ => !has_token(&headers, header::CONNECTION, "close"),
     };
     let expect_continue = version == Version::HTTP_11
@@ -178,10 +183,9 @@ pub(super) fn build(bytes: Bytes, offsets: &Offsets) -> Result<Head, HeadError> 
 /// How the request body is delimited (RFC 9112 §6.3). Both `Transfer-Encoding` and
 /// `Content-Length`, or disagreeing lengths, are refused: they are how requests are
 /// smuggled past a proxy.
-fn framing(headers: &HeaderMap) -> Result<Framing, HeadError> {
-    let lengths = headers.get_all(header::CONTENT_LENGTH);
+fn framing(headers: &mut HeaderMap) -> Result<Framing, HeadError> {
     if headers.contains_key(header::TRANSFER_ENCODING) {
-        if lengths.iter().next().is_some() {
+        if headers.contains_key(header::CONTENT_LENGTH) {
             return Err(HeadError::Malformed(
                 "both Transfer-Encoding and Content-Length",
             ));
@@ -202,23 +206,12 @@ fn framing(headers: &HeaderMap) -> Result<Framing, HeadError> {
             ))
         };
     }
-    let mut length = None;
-    for value in lengths {
-        for part in value
-            .to_str()
-            .map_err(|_| HeadError::Malformed("invalid Content-Length"))?
-            .split(',')
-        {
-            let parsed: u64 = part
-                .trim()
-                .parse()
-                .map_err(|_| HeadError::Malformed("invalid Content-Length"))?;
-            if length.is_some_and(|l| l != parsed) {
-                return Err(HeadError::Malformed("conflicting Content-Length values"));
-            }
-            length = Some(parsed);
-        }
-    }
+    let length = http1::content_length(headers).map_err(|error| {
+        HeadError::Malformed(match error {
+            InvalidLength::Malformed => "invalid Content-Length",
+            InvalidLength::Conflicting => "conflicting Content-Length values",
+        })
+    })?;
     Ok(match length {
         None | Some(0) => Framing::Empty,
         Some(n) => Framing::Length(n),
@@ -278,6 +271,8 @@ mod tests {
             "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n",
             "POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n",
             "POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n",
+            "POST / HTTP/1.1\r\nContent-Length: +5\r\n\r\n",
+            "POST / HTTP/1.1\r\nContent-Length: 5, 6\r\n\r\n",
             "POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n",
         ] {
             assert!(
@@ -300,5 +295,22 @@ mod tests {
                 .expect("valid")
                 .keep_alive
         );
+        assert!(
+            !head(
+                "POST / HTTP/1.0\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n"
+            )
+            .expect("valid")
+            .keep_alive,
+            "an HTTP/1.0 message with Transfer-Encoding closes its connection"
+        );
+    }
+
+    #[test]
+    fn repeated_lengths_reach_the_instance_as_one() {
+        let h = head("POST / HTTP/1.1\r\nContent-Length: 5, 5\r\nContent-Length: 5\r\n\r\n")
+            .expect("valid");
+        assert!(matches!(h.framing, Framing::Length(5)));
+        let lengths: Vec<_> = h.parts.headers.get_all("content-length").iter().collect();
+        assert_eq!(lengths, ["5"]);
     }
 }

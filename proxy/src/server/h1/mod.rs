@@ -164,9 +164,12 @@ impl Connection {
             keep_alive = false;
         }
         if !self.read.borrow().framing.is_complete()
-            && !matches!(framing, Framing::Length(n) if n <= DRAIN_LIMIT)
+            && (!matches!(framing, Framing::Length(n) if n <= DRAIN_LIMIT)
+                || (expect_continue && too_large))
         {
-            // The unread rest of the body is too large (or of unknown size) to skip.
+            // The unread rest of the body is too large (or of unknown size) to skip; or
+            // the client, never told `100 Continue`, may never send it, and what follows
+            // on the connection could be its body or its next request.
             keep_alive = false;
         }
         let wrote = self
@@ -263,15 +266,24 @@ impl Connection {
     }
 
     /// Skips the unread rest of a small request body so the connection can be reused.
+    /// The client gets `header_read_timeout` to send it, as for a head: one that declared
+    /// a body and sends none would otherwise hold the connection for ever.
     async fn drain_body(&mut self) -> Result<bool, End> {
-        let mut body = H1Body::new(self.read.clone());
-        while !self.read.borrow().framing.is_complete() {
-            match body.frame().await {
-                Some(Ok(_)) => {}
-                Some(Err(_)) | None => return Ok(false),
-            }
+        if self.read.borrow().framing.is_complete() {
+            return Ok(true);
         }
-        Ok(true)
+        let mut body = H1Body::new(self.read.clone());
+        let drain = async {
+            while !self.read.borrow().framing.is_complete() {
+                match body.frame().await {
+                    Some(Ok(_)) => {}
+                    Some(Err(_)) | None => return false,
+                }
+            }
+            true
+        };
+        let limit = self.worker.shared.limits.header_read_timeout;
+        Ok(tokio::time::timeout(limit, drain).await.unwrap_or(false))
     }
 
     /// Answers a request that could not be parsed, then closes.
