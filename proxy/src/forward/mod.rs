@@ -9,7 +9,7 @@ pub mod pool;
 mod upgrade;
 pub mod upstream;
 
-pub use upgrade::{DirectUpgrade, Tunnel};
+pub use upgrade::Tunnel;
 
 use std::rc::Rc;
 use std::sync::Arc;
@@ -155,7 +155,8 @@ async fn forward(
     }
 
     // Rewrite the head for the instance.
-    let upgrade = request.version() <= Version::HTTP_11 && headers::is_upgrade(request.headers());
+    // Protocol switches exist in HTTP/1.1 only (RFC 9110 §7.8).
+    let upgrade = request.version() == Version::HTTP_11 && headers::is_upgrade(request.headers());
     let http2 = request.version() == Version::HTTP_2;
     let new_uri = upstream_uri(request.uri(), route.strip)?;
     let (mut parts, body) = request.into_parts();

@@ -18,11 +18,6 @@ use crate::body::{BodyLimitExceeded, ProxyBody, RequestBody};
 use crate::error::ProxyError;
 use crate::headers::{self, X_REQUEST_ID};
 
-/// Marks a request from tidegate's own HTTP/1.1 server: a protocol switch is completed
-/// by that connection (see [`super::handle_direct`]), not through hyper's upgrade machinery.
-#[derive(Debug, Clone, Copy)]
-pub struct DirectUpgrade;
-
 /// Why no connection to an instance could be had.
 #[derive(Debug, thiserror::Error)]
 enum ConnectError {

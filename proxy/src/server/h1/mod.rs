@@ -154,9 +154,7 @@ impl Connection {
             .await?;
         }
 
-        let mut request =
-            Request::from_parts(parts, ClientBody::H1(H1Body::new(self.read.clone())));
-        request.extensions_mut().insert(forward::DirectUpgrade);
+        let request = Request::from_parts(parts, ClientBody::H1(H1Body::new(self.read.clone())));
         let (response, tunnel) =
             forward::handle_direct(self.worker.clone(), self.state.clone(), request).await;
 
