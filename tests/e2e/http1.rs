@@ -295,3 +295,37 @@ async fn a_declined_upgrade_is_reframed_like_any_answer() {
         "the next answer follows the body exactly: {text}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_upload_still_delivers_its_answer() {
+    let (proxy, upstream) = proxy().await;
+    let stream = TcpStream::connect(proxy.http).await.expect("connect");
+    let (mut read, mut write) = stream.into_split();
+    // A declared 8 MiB body against a 1 MiB limit, sent without waiting: tidegate answers
+    // 413 at once, never forwards, and closes. (Its lingering close guards the answer
+    // against a reset; on Linux loopback this test passes without it too, so it checks the
+    // answer, not the linger.)
+    let uploader = tokio::spawn(async move {
+        let _ = write
+            .write_all(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 8388608\r\n\r\n")
+            .await;
+        let chunk = vec![b'z'; 64 * 1024];
+        for _ in 0..128 {
+            if write.write_all(&chunk).await.is_err() {
+                break;
+            }
+        }
+    });
+    // Read only once the upload has run into the closed connection (or finished).
+    let _ = tokio::time::timeout(Duration::from_millis(500), uploader).await;
+    let mut answer = Vec::new();
+    let read_all =
+        tokio::time::timeout(Duration::from_secs(10), read.read_to_end(&mut answer)).await;
+    let text = String::from_utf8_lossy(&answer);
+    assert!(
+        text.starts_with("HTTP/1.1 413"),
+        "the answer arrives whole ({read_all:?}): {text}"
+    );
+    assert!(text.contains("\"BODY_TOO_LARGE\""), "{text}");
+    assert_eq!(upstream.hits(), 0);
+}

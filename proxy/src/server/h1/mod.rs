@@ -74,7 +74,11 @@ pub(in crate::server) async fn serve(
         timer: None,
     };
     match connection.run().await {
-        Ok(()) | Err(End::Closed) => {}
+        Ok(()) | Err(End::Closed) => {
+            if !connection.read.borrow().framing.is_complete() {
+                Box::pin(connection.linger()).await;
+            }
+        }
         // Boxed, like each exchange below: an idle connection's task stays small because
         // the larger states are allocated only while in use.
         Err(End::Http2) => Box::pin(connection.hand_to_http2()).await,
@@ -182,6 +186,34 @@ impl Connection {
             return Ok(false);
         }
         self.drain_body().await
+    }
+
+    /// Closes a connection whose client may still be sending a body nobody will read.
+    /// Closing at once would make the kernel answer those bytes with a reset, which can
+    /// destroy the response still in flight to the client (RFC 9112 §9.6): so the write
+    /// side is shut first, and what the client still sends is read and dropped for a while.
+    async fn linger(&self) {
+        const LINGER: std::time::Duration = std::time::Duration::from_secs(2);
+        const LINGER_BYTES: usize = 1024 * 1024;
+        let _ = socket2::SockRef::from(self.write.as_ref().as_ref())
+            .shutdown(std::net::Shutdown::Write);
+        let discard = async {
+            let mut dropped = 0;
+            while dropped < LINGER_BYTES {
+                let read = std::future::poll_fn(|cx| {
+                    self.read.borrow_mut().reader.poll_fill(cx, 64 * 1024)
+                })
+                .await;
+                match read {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        dropped += n;
+                        self.read.borrow_mut().reader.buf.clear();
+                    }
+                }
+            }
+        };
+        let _ = tokio::time::timeout(LINGER, discard).await;
     }
 
     /// Reads the next request head; waits at most `idle_timeout` for a request to begin
