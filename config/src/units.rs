@@ -128,7 +128,7 @@ pub fn format_duration(duration: Duration) -> String {
     }
 
     // Whole seconds read best as hours, minutes and seconds.
-    if nanos % NANOS_PER_SEC == 0 {
+    if nanos.is_multiple_of(NANOS_PER_SEC) {
         let secs = duration.as_secs();
         let mut out = String::new();
         for (amount, unit) in [
