@@ -7,7 +7,7 @@
 
 use std::cell::Cell;
 
-use http::header::{self, HeaderName};
+use http::header::{self, Entry, HeaderName};
 use http::{HeaderMap, HeaderValue};
 
 /// `x-request-id`: kept when the client sends one, generated otherwise.
@@ -60,6 +60,11 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
     let mut named: Vec<HeaderName> = Vec::new();
     if connection_present {
         for value in headers.get_all(header::CONNECTION) {
+            // The usual values name no other header.
+            let bytes = value.as_bytes();
+            if bytes.eq_ignore_ascii_case(b"keep-alive") || bytes.eq_ignore_ascii_case(b"close") {
+                continue;
+            }
             let Ok(value) = value.to_str() else { continue };
             for token in value.split(',') {
                 let token = token.trim();
@@ -129,17 +134,21 @@ pub fn set_forwarded(
     host: Option<&HeaderValue>,
     http2: bool,
 ) {
-    match headers.get(&X_FORWARDED_FOR) {
-        None => {
-            headers.insert(X_FORWARDED_FOR, from.client_ip.clone());
+    // One lookup for both cases, through the entry.
+    match headers.entry(X_FORWARDED_FOR) {
+        Entry::Vacant(entry) => {
+            entry.insert(from.client_ip.clone());
         }
-        Some(existing) => {
-            let mut chain = Vec::with_capacity(existing.len() + 2 + from.client_ip.len());
-            chain.extend_from_slice(existing.as_bytes());
-            chain.extend_from_slice(b", ");
+        Entry::Occupied(mut entry) => {
+            // Several lines form one list (RFC 9110 §5.3): join them, then add this hop.
+            let mut chain = Vec::with_capacity(64);
+            for value in entry.iter() {
+                chain.extend_from_slice(value.as_bytes());
+                chain.extend_from_slice(b", ");
+            }
             chain.extend_from_slice(from.client_ip.as_bytes());
             if let Ok(value) = HeaderValue::from_bytes(&chain) {
-                headers.insert(X_FORWARDED_FOR, value);
+                entry.insert(value);
             }
         }
     }
@@ -255,6 +264,18 @@ mod tests {
         assert_eq!(headers["x-forwarded-proto"], "https");
         assert_eq!(headers["x-forwarded-host"], "a.example");
         assert_eq!(headers["via"], "1.1 tidegate");
+    }
+
+    #[test]
+    fn several_forwarded_for_lines_become_one_chain() {
+        let from = ForwardedFor::new("10.0.0.2".parse().unwrap(), false);
+        let mut headers = map(&[
+            ("x-forwarded-for", "1.1.1.1"),
+            ("x-forwarded-for", "2.2.2.2"),
+        ]);
+        set_forwarded(&mut headers, &from, None, false);
+        let all: Vec<_> = headers.get_all("x-forwarded-for").iter().collect();
+        assert_eq!(all, ["1.1.1.1, 2.2.2.2, 10.0.0.2"]);
     }
 
     #[test]

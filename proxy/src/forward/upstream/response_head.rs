@@ -192,6 +192,12 @@ fn keeps_alive(response: &Response<()>) -> bool {
             .get_all(header::CONNECTION)
             .iter()
             .any(|v| {
+                // Most instances send exactly `keep-alive` or `close`; compare those whole.
+                let bytes = v.as_bytes();
+                if bytes.eq_ignore_ascii_case(b"keep-alive") || bytes.eq_ignore_ascii_case(b"close")
+                {
+                    return bytes.eq_ignore_ascii_case(token.as_bytes());
+                }
                 v.to_str()
                     .is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
             })
