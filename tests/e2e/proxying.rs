@@ -257,6 +257,14 @@ async fn websocket_upgrades_pass_through() {
             .expect("read echo");
         assert_eq!(echoed, message);
     }
+
+    let metrics = crate::harness::admin_get(proxy.admin, "/metrics", None)
+        .await
+        .text();
+    assert!(
+        metrics.contains(r#"tidegate_requests_total{function="alpha",status="101"} 1"#),
+        "a protocol switch is counted: {metrics}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

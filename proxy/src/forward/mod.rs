@@ -187,14 +187,20 @@ async fn forward(
     let deadline = Instant::now() + shared.limits.request_timeout;
 
     if upgrade {
-        return forward_upgrade(
+        let switched = forward_upgrade(
             upstream_request,
             lease,
             instance.addr(),
             deadline,
             request_id,
         )
-        .await;
+        .await?;
+        // A switched connection has no response body to complete: count it at the answer.
+        // Its duration is the time to the switch, not the tunnel's life.
+        worker
+            .metrics
+            .record(Some(route.function), switched.0.status(), started.elapsed());
+        return Ok(switched);
     }
 
     let mut response = send(worker, &lease, upstream_request, deadline).await?;
