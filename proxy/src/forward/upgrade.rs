@@ -56,10 +56,17 @@ pub(super) async fn forward_upgrade(
         let (mut parts, body) = response.into_parts();
         headers::remove_hop_by_hop(&mut parts.headers, false);
         parts.headers.insert(X_REQUEST_ID, request_id.clone());
-        let body = http_body_util::BodyExt::collect(body)
-            .await
-            .map_err(classify_hyper)?
-            .to_bytes();
+        // Collected rather than streamed (this path is rare), so bounded: an answer larger
+        // than this is refused rather than held in memory.
+        const DECLINED_ANSWER_LIMIT: usize = 1024 * 1024;
+        let limited = http_body_util::Limited::new(body, DECLINED_ANSWER_LIMIT);
+        let body = match http_body_util::BodyExt::collect(limited).await {
+            Ok(collected) => collected.to_bytes(),
+            Err(error) => {
+                tracing::debug!(%error, "the instance's answer to a declined upgrade is unusable");
+                return Err(ProxyError::UpstreamUnavailable);
+            }
+        };
         return Ok((Response::from_parts(parts, ProxyBody::full(body)), None));
     }
     response
