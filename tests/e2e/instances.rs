@@ -274,3 +274,41 @@ async fn a_non_idempotent_request_is_not_retried_after_the_instance_took_it() {
     assert_eq!(answer.status, 200, "{}", answer.text());
     assert_eq!(requests.load(Ordering::Relaxed), 5);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_stalled_mid_body_frees_its_slot() {
+    // Promises 100 bytes, sends 10, then goes silent with the connection open.
+    let (addr, _) = raw_instance(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789",
+        false,
+    )
+    .await;
+    let text = config(addr).replace(
+        "worker_threads = 1",
+        "worker_threads = 1\n        request_timeout = \"300ms\"",
+    );
+    let proxy = Tidegate::start(&text);
+    let mut stream = TcpStream::connect(proxy.http).await.expect("connect");
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .expect("request");
+    let mut received = Vec::new();
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        stream.read_to_end(&mut received),
+    )
+    .await;
+    assert!(
+        read.is_ok(),
+        "tidegate ends the stalled exchange instead of waiting forever"
+    );
+    let text = String::from_utf8_lossy(&received);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(
+        text.ends_with("0123456789"),
+        "what the instance sent is relayed: {text}"
+    );
+    let state = crate::harness::function_state(proxy.admin, "f", None).await;
+    assert_eq!(state["in_flight"], 0, "the instance's slot is free again");
+}

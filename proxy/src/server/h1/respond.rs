@@ -3,6 +3,10 @@
 //! The body is streamed as it arrives from the instance, one write per piece; nothing is
 //! buffered beyond the piece in hand. A small response's head and its only body piece go
 //! out in one system call.
+//!
+//! Neither side may stall the exchange forever: an instance silent mid-body for
+//! `request_timeout`, or a client that accepts no bytes for `idle_timeout`, ends it and
+//! frees the instance's slot.
 
 use std::io::IoSlice;
 
@@ -26,6 +30,7 @@ impl Connection {
         keep_alive: &mut bool,
     ) -> Result<bool, End> {
         let (parts, mut body) = response.into_parts();
+        let limits = &self.worker.shared.limits;
 
         // The first frame often arrives with the head (small responses); sending both
         // with one write saves a system call and a packet, and tells the body's length.
@@ -63,14 +68,21 @@ impl Connection {
             let frame = match pending.take() {
                 Some(frame) => frame,
                 None if framing == BodyFraming::None || body.is_end_stream() => None,
-                None => body.frame().await,
+                None => match tokio::time::timeout(limits.request_timeout, body.frame()).await {
+                    Ok(frame) => frame,
+                    Err(_) => Some(Err("the instance stalled mid-body".into())),
+                },
             };
             let data = match frame {
                 Some(Ok(frame)) => frame.into_data().unwrap_or_default(),
                 Some(Err(error)) => {
                     tracing::debug!(%error, "response body failed; closing the client connection");
                     if let Some(head) = head.take() {
-                        write_all(&self.write, &mut [IoSlice::new(&head)]).await?;
+                        timed(
+                            limits.idle_timeout,
+                            write_all(&self.write, &mut [IoSlice::new(&head)]),
+                        )
+                        .await?;
                     }
                     return Ok(false);
                 }
@@ -81,9 +93,12 @@ impl Connection {
                         b""
                     };
                     let head = head.take().unwrap_or_default();
-                    write_all(
-                        &self.write,
-                        &mut [IoSlice::new(&head), IoSlice::new(trailer)],
+                    timed(
+                        limits.idle_timeout,
+                        write_all(
+                            &self.write,
+                            &mut [IoSlice::new(&head), IoSlice::new(trailer)],
+                        ),
                     )
                     .await?;
                     return Ok(true);
@@ -97,23 +112,41 @@ impl Connection {
                 let size = chunk_size_line(data.len());
                 let last = body.is_end_stream();
                 let end: &[u8] = if last { b"\r\n0\r\n\r\n" } else { b"\r\n" };
-                write_all(
-                    &self.write,
-                    &mut [
-                        IoSlice::new(&head),
-                        IoSlice::new(size.as_bytes()),
-                        IoSlice::new(&data),
-                        IoSlice::new(end),
-                    ],
+                timed(
+                    limits.idle_timeout,
+                    write_all(
+                        &self.write,
+                        &mut [
+                            IoSlice::new(&head),
+                            IoSlice::new(size.as_bytes()),
+                            IoSlice::new(&data),
+                            IoSlice::new(end),
+                        ],
+                    ),
                 )
                 .await?;
                 if last {
                     return Ok(true);
                 }
             } else {
-                write_all(&self.write, &mut [IoSlice::new(&head), IoSlice::new(&data)]).await?;
+                timed(
+                    limits.idle_timeout,
+                    write_all(&self.write, &mut [IoSlice::new(&head), IoSlice::new(&data)]),
+                )
+                .await?;
             }
         }
+    }
+}
+
+/// `io`, failing with `TimedOut` when it takes longer than `limit`.
+async fn timed<T>(
+    limit: std::time::Duration,
+    io: impl std::future::Future<Output = std::io::Result<T>>,
+) -> std::io::Result<T> {
+    match tokio::time::timeout(limit, io).await {
+        Ok(result) => result,
+        Err(_) => Err(std::io::ErrorKind::TimedOut.into()),
     }
 }
 
