@@ -43,13 +43,15 @@ pub struct Server {
     /// TLS listeners, if any. Default none.
     #[serde(default)]
     pub tls: Option<Tls>,
-    /// Longest wait for an instance's response head. Default 60 s.
+    /// Longest wait for an instance's response head, and (HTTP/1.1 clients) longest silence
+    /// of an instance mid-body. Default 60 s.
     #[serde(default = "default_request_timeout", with = "units::duration")]
     pub request_timeout: Duration,
     /// Longest time a client may take to send a request head. Default 10 s.
     #[serde(default = "default_header_read_timeout", with = "units::duration")]
     pub header_read_timeout: Duration,
-    /// A keep-alive connection with no request in progress is closed after this. Default 60 s.
+    /// A keep-alive connection with no request in progress is closed after this; so is an
+    /// HTTP/1.1 client that accepts no response bytes for this long. Default 60 s.
     #[serde(default = "default_idle_timeout", with = "units::duration")]
     pub idle_timeout: Duration,
     /// Largest request body accepted, in bytes. Default 10 MiB.
