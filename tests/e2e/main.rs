@@ -11,6 +11,7 @@ mod harness;
 mod http1;
 mod instances;
 mod lifecycle;
+mod logs;
 mod proxying;
 mod tls;
 mod upstream;
