@@ -10,152 +10,13 @@
 //! event: the proxy keeps the lease alive in the response body until the last byte is sent.
 //! Releasing wakes one request waiting for a slot, if any waits.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering};
-use std::time::SystemTime;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use arc_swap::ArcSwap;
 use tokio::sync::Notify;
 
-/// Identifies an instance for its whole life; never reused within one process.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct InstanceId(pub u64);
-
-impl std::fmt::Display for InstanceId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "i-{}", self.0)
-    }
-}
-
-/// Where an instance is in its life. Only `Ready` instances receive requests.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[repr(u8)]
-pub enum InstanceState {
-    /// Started, not yet answering its readiness check.
-    Starting = 0,
-    /// Receiving requests.
-    Ready = 1,
-    /// Chosen for removal: finishes the requests it has, receives no new ones.
-    Draining = 2,
-    /// Gone; kept in a snapshot only until the control plane swaps it out.
-    Stopped = 3,
-}
-
-impl InstanceState {
-    /// The lowercase name used in the admin API and in metric labels.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            InstanceState::Starting => "starting",
-            InstanceState::Ready => "ready",
-            InstanceState::Draining => "draining",
-            InstanceState::Stopped => "stopped",
-        }
-    }
-
-    fn from_u8(value: u8) -> Self {
-        match value {
-            0 => InstanceState::Starting,
-            1 => InstanceState::Ready,
-            2 => InstanceState::Draining,
-            _ => InstanceState::Stopped,
-        }
-    }
-}
-
-/// One running copy of a function: an address that answers HTTP.
-#[derive(Debug)]
-pub struct Instance {
-    id: InstanceId,
-    addr: SocketAddr,
-    pid: Option<u32>,
-    started_at: SystemTime,
-    state: AtomicU8,
-    in_flight: AtomicU32,
-    // Finished requests, for rate triggers and the admin API.
-    served: AtomicU64,
-}
-
-impl Instance {
-    /// A new instance in `state`, with nothing in flight.
-    pub fn new(id: InstanceId, addr: SocketAddr, pid: Option<u32>, state: InstanceState) -> Self {
-        Instance {
-            id,
-            addr,
-            pid,
-            started_at: SystemTime::now(),
-            state: AtomicU8::new(state as u8),
-            in_flight: AtomicU32::new(0),
-            served: AtomicU64::new(0),
-        }
-    }
-
-    /// The instance's identity.
-    pub fn id(&self) -> InstanceId {
-        self.id
-    }
-
-    /// Where it listens.
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-
-    /// Its operating-system process, when tidegate started it.
-    pub fn pid(&self) -> Option<u32> {
-        self.pid
-    }
-
-    /// When it was created.
-    pub fn started_at(&self) -> SystemTime {
-        self.started_at
-    }
-
-    /// Its current state.
-    pub fn state(&self) -> InstanceState {
-        InstanceState::from_u8(self.state.load(Ordering::Acquire))
-    }
-
-    /// Moves it to `state`. Only the control plane calls this.
-    pub fn set_state(&self, state: InstanceState) {
-        self.state.store(state as u8, Ordering::Release);
-    }
-
-    /// Requests it is serving now.
-    pub fn in_flight(&self) -> u32 {
-        self.in_flight.load(Ordering::Relaxed)
-    }
-
-    /// Requests it has finished.
-    pub fn served(&self) -> u64 {
-        self.served.load(Ordering::Relaxed)
-    }
-
-    /// Claims a slot if the instance is ready and below `limit` (0 = no limit).
-    fn try_claim(&self, limit: u32) -> bool {
-        if self.state() != InstanceState::Ready {
-            return false;
-        }
-        if limit == 0 {
-            self.in_flight.fetch_add(1, Ordering::Relaxed);
-            return true;
-        }
-        // A compare-and-swap loop rather than add-then-undo: an undo would let a
-        // concurrent reader see the instance over its limit.
-        let mut current = self.in_flight.load(Ordering::Relaxed);
-        while current < limit {
-            match self.in_flight.compare_exchange_weak(
-                current,
-                current + 1,
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => return true,
-                Err(actual) => current = actual,
-            }
-        }
-        false
-    }
-}
+pub use crate::instance::{Instance, InstanceId, InstanceState};
 
 /// How many instances a fleet has in each state.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -223,10 +84,10 @@ impl Fleet {
     pub fn remove(&self, id: InstanceId) -> Option<Arc<Instance>> {
         let mut removed = None;
         self.instances.rcu(|current| {
-            removed = current.iter().find(|i| i.id == id).cloned();
+            removed = current.iter().find(|i| i.id() == id).cloned();
             current
                 .iter()
-                .filter(|i| i.id != id)
+                .filter(|i| i.id() != id)
                 .cloned()
                 .collect::<Vec<_>>()
         });
@@ -322,8 +183,7 @@ impl Fleet {
     }
 
     fn release(&self, instance: &Instance) {
-        instance.in_flight.fetch_sub(1, Ordering::Relaxed);
-        instance.served.fetch_add(1, Ordering::Relaxed);
+        instance.release_slot();
         if self.waiters.load(Ordering::Relaxed) > 0 {
             // `notify_one` stores a permit when nobody is parked yet, so a waiter between
             // `slot_wait` and `notified().await` still sees this release.
@@ -406,6 +266,7 @@ fn seed() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::SocketAddr;
 
     fn fleet_with(n: usize, limit: u32) -> Arc<Fleet> {
         let fleet = Arc::new(Fleet::new("f", limit));

@@ -17,6 +17,7 @@
 //! one way: `tidegate-config` ← `tidegate-scaler` ← `tidegate-proxy`.
 
 pub mod fleet;
+mod instance;
 pub mod policy;
 pub mod provider;
 
