@@ -12,18 +12,7 @@ use crate::harness::Tidegate;
 use crate::proxying::read_head;
 
 fn config(endpoint: std::net::SocketAddr) -> String {
-    format!(
-        r#"
-        [server]
-        listen = ["127.0.0.1:0"]
-        worker_threads = 1
-        [admin]
-        listen = "127.0.0.1:0"
-        [functions.f]
-        endpoints = ["{endpoint}"]
-        routes = [{{ path_prefix = "/" }}]
-        "#
-    )
+    crate::harness::one_function(endpoint, "", "")
 }
 
 /// Reads a head byte by byte, leaving any body unread.

@@ -14,20 +14,7 @@ use crate::proxying::read_head;
 use crate::upstream::{Upstream, refusing_addr};
 
 fn config(endpoint: std::net::SocketAddr, extra_server: &str, extra_function: &str) -> String {
-    format!(
-        r#"
-        [server]
-        listen = ["127.0.0.1:0"]
-        worker_threads = 1
-        {extra_server}
-        [admin]
-        listen = "127.0.0.1:0"
-        [functions.f]
-        endpoints = ["{endpoint}"]
-        routes = [{{ path_prefix = "/" }}]
-        {extra_function}
-        "#
-    )
+    crate::harness::one_function(endpoint, extra_server, extra_function)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -258,3 +258,23 @@ pub async fn function_state(
         .await
         .json()
 }
+
+/// A configuration with one function `f`, routed on every path to `endpoint`, one worker
+/// thread, every port 0; `server_extra` and `function_extra` are TOML lines added to the
+/// `[server]` and `[functions.f]` tables.
+pub fn one_function(endpoint: SocketAddr, server_extra: &str, function_extra: &str) -> String {
+    format!(
+        r#"
+        [server]
+        listen = ["127.0.0.1:0"]
+        worker_threads = 1
+        {server_extra}
+        [admin]
+        listen = "127.0.0.1:0"
+        [functions.f]
+        endpoints = ["{endpoint}"]
+        routes = [{{ path_prefix = "/" }}]
+        {function_extra}
+        "#
+    )
+}

@@ -61,18 +61,7 @@ async fn read_request(stream: &mut TcpStream) -> Option<Vec<u8>> {
 }
 
 fn config(endpoint: SocketAddr) -> String {
-    format!(
-        r#"
-        [server]
-        listen = ["127.0.0.1:0"]
-        worker_threads = 1
-        [admin]
-        listen = "127.0.0.1:0"
-        [functions.f]
-        endpoints = ["{endpoint}"]
-        routes = [{{ path_prefix = "/" }}]
-        "#
-    )
+    crate::harness::one_function(endpoint, "", "")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -283,10 +272,7 @@ async fn an_instance_stalled_mid_body_frees_its_slot() {
         false,
     )
     .await;
-    let text = config(addr).replace(
-        "worker_threads = 1",
-        "worker_threads = 1\n        request_timeout = \"300ms\"",
-    );
+    let text = crate::harness::one_function(addr, "request_timeout = \"300ms\"", "");
     let proxy = Tidegate::start(&text);
     let mut stream = TcpStream::connect(proxy.http).await.expect("connect");
     stream
