@@ -114,6 +114,9 @@ pub struct Function {
     /// Memory an instance is given and billed for, in MB. Default 256.
     #[serde(default = "default_memory_mb")]
     pub memory_mb: u32,
+    /// Time a stopping instance gets between SIGTERM and SIGKILL. Default 10 s.
+    #[serde(default = "default_stop_grace", with = "units::duration")]
+    pub stop_grace: Duration,
     /// Autoscaling policy (`[functions.NAME.scaling]`).
     #[serde(default)]
     pub scaling: Scaling,
@@ -154,7 +157,7 @@ pub struct Route {
 }
 
 /// How readiness is checked: by an HTTP GET that answers 2xx, or by a TCP connect.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Readiness {
     /// Path to GET; a 2xx answer means ready.
@@ -163,6 +166,19 @@ pub struct Readiness {
     /// A TCP connect means ready. Default when `http_path` is not set.
     #[serde(default)]
     pub tcp: bool,
+    /// A starting instance not ready after this long has failed to start. Default 30 s.
+    #[serde(default = "default_readiness_timeout", with = "units::duration")]
+    pub timeout: Duration,
+}
+
+impl Default for Readiness {
+    fn default() -> Self {
+        Readiness {
+            http_path: None,
+            tcp: false,
+            timeout: default_readiness_timeout(),
+        }
+    }
 }
 
 /// `[functions.NAME.scaling]`: the autoscaling policy (see `docs/scaling.md`).
@@ -272,6 +288,13 @@ pub struct Cache {
 }
 
 // === defaults ===
+
+fn default_readiness_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_stop_grace() -> Duration {
+    Duration::from_secs(10)
+}
 
 fn default_listen() -> Vec<SocketAddr> {
     vec![SocketAddr::from(([127, 0, 0, 1], 8080))]

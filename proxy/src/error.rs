@@ -60,6 +60,10 @@ pub enum ProxyError {
     /// An admin path used with a method it does not take.
     #[error("this path does not take that method")]
     MethodNotAllowed,
+    /// An admin request whose body says something invalid; the text says what. Shares
+    /// `BAD_REQUEST` with [`ProxyError::BadRequest`], whose messages are fixed.
+    #[error("{0}")]
+    InvalidBody(String),
 }
 
 impl ProxyError {
@@ -74,7 +78,7 @@ impl ProxyError {
             ProxyError::UpstreamTimeout => "UPSTREAM_TIMEOUT",
             ProxyError::BodyTooLarge { .. } => "BODY_TOO_LARGE",
             ProxyError::HeadTooLarge => "HEADERS_TOO_LARGE",
-            ProxyError::BadRequest(_) => "BAD_REQUEST",
+            ProxyError::BadRequest(_) | ProxyError::InvalidBody(_) => "BAD_REQUEST",
             ProxyError::ShuttingDown => "SHUTTING_DOWN",
             ProxyError::Unauthorized => "UNAUTHORIZED",
             ProxyError::NotFound(_) => "NOT_FOUND",
@@ -93,7 +97,7 @@ impl ProxyError {
             ProxyError::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
             ProxyError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ProxyError::HeadTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            ProxyError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ProxyError::BadRequest(_) | ProxyError::InvalidBody(_) => StatusCode::BAD_REQUEST,
             ProxyError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
             ProxyError::Unauthorized => StatusCode::UNAUTHORIZED,
             ProxyError::NotFound(_) => StatusCode::NOT_FOUND,

@@ -42,7 +42,8 @@ use crate::state::Shared;
 /// tests that configure port 0 learn the real ports.
 pub fn run(config: Config) -> anyhow::Result<()> {
     let metrics = metrics::install().context("cannot install the metrics recorder")?;
-    let shared = Arc::new(Shared::new(&config));
+    let (shared, controllers) = Shared::new(&config);
+    let shared = Arc::new(shared);
 
     let workers = match config.server.worker_threads {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -84,6 +85,10 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         metrics: metrics.clone(),
         token: config.admin.token.clone(),
     });
+    // The control thread runs the admin API, the controllers and the instances' watchers
+    // for the whole life of the process: the process provider ties its children's lives
+    // to the thread that spawned them, which is this one.
+    let (stop_scaling, scaling_stopped) = tokio::sync::watch::channel(false);
     let local = tokio::task::LocalSet::new();
     local.block_on(&control, async {
         tokio::task::spawn_local(admin::serve(admin, admin_listener));
@@ -95,23 +100,46 @@ pub fn run(config: Config) -> anyhow::Result<()> {
                 metrics.run_upkeep();
             }
         });
-        wait_for_signal().await
+        let controllers: Vec<_> = controllers
+            .into_iter()
+            .map(|controller| tokio::spawn(controller.run(scaling_stopped.clone())))
+            .collect();
+        wait_for_signal().await?;
+
+        tracing::info!(grace = ?shared.limits.shutdown_grace, "shutting down: draining requests");
+        shared.shutdown.begin();
+        // Workers finish in-flight and queued requests within the grace period; the
+        // controllers keep scaling meanwhile, so queued requests still get instances.
+        let joined = tokio::task::spawn_blocking(move || {
+            for handle in handles {
+                if handle.join().is_err() {
+                    tracing::error!("a worker thread panicked");
+                }
+            }
+        });
+        let _ = joined.await;
+        stop_scaling.send_replace(true);
+        for controller in controllers {
+            let _ = controller.await;
+        }
+        let stops: Vec<_> = shared
+            .functions
+            .iter()
+            .flat_map(|function| {
+                function
+                    .fleet
+                    .instances()
+                    .iter()
+                    .map(|instance| tokio::spawn(function.provider.stop(instance.clone())))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        for stop in stops {
+            let _ = stop.await;
+        }
+        anyhow::Ok(())
     })?;
 
-    tracing::info!(grace = ?shared.limits.shutdown_grace, "shutting down: draining requests");
-    shared.shutdown.begin();
-    for handle in handles {
-        if handle.join().is_err() {
-            tracing::error!("a worker thread panicked");
-        }
-    }
-    control.block_on(async {
-        for function in &shared.functions {
-            for instance in function.fleet.instances().iter() {
-                function.provider.stop(instance.clone()).await;
-            }
-        }
-    });
     tracing::info!("tidegate stopped");
     Ok(())
 }

@@ -1,5 +1,9 @@
 //! Prometheus metrics: the recorder, the names of DESIGN.md, and per-request recording.
 //!
+//! The scaler records its own events (`tidegate_scale_events_total`,
+//! `tidegate_cold_starts_total`, `tidegate_cold_start_seconds`; see
+//! `tidegate_scaler::controller`) through the same global recorder.
+//!
 //! Request counters are looked up once per (function, status) per worker thread and then
 //! kept, so recording a request costs an atomic add and a histogram insert, not a label
 //! lookup. Gauges that describe state (in flight, instances) are set when `/metrics` is
@@ -29,6 +33,8 @@ pub const INSTANCES: &str = "tidegate_instances";
 pub const DESIRED_INSTANCES: &str = "tidegate_desired_instances";
 /// `tidegate_queue_depth{function,priority}`.
 pub const QUEUE_DEPTH: &str = "tidegate_queue_depth";
+/// `tidegate_panic_mode{function}`: 1 while the policy is in panic mode.
+pub const PANIC_MODE: &str = "tidegate_panic_mode";
 
 /// Label value for requests that matched no function.
 const NO_FUNCTION: &str = "";
@@ -59,7 +65,12 @@ pub fn update_gauges(shared: &Shared) {
         ] {
             gauge!(INSTANCES, "function" => name.clone(), "state" => state).set(n as f64);
         }
-        gauge!(DESIRED_INSTANCES, "function" => name.clone()).set(fleet.instances().len() as f64);
+        let (desired, panic) = match &function.scale {
+            Some(handle) => (handle.desired() as usize, handle.panic()),
+            None => (counts.ready, false),
+        };
+        gauge!(DESIRED_INSTANCES, "function" => name.clone()).set(desired as f64);
+        gauge!(PANIC_MODE, "function" => name.clone()).set(if panic { 1.0 } else { 0.0 });
         gauge!(QUEUE_DEPTH, "function" => name, "priority" => "normal").set(fleet.waiting() as f64);
     }
 }

@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tidegate_config::Config;
-use tidegate_scaler::Fleet;
-use tidegate_scaler::provider::{Provider, StaticProvider};
+use tidegate_scaler::provider::{ProcessProvider, Provider, StaticProvider};
+use tidegate_scaler::{Controller, Fleet, ScaleHandle};
 use tokio::sync::watch;
 
 use crate::route::Router;
@@ -56,15 +56,19 @@ pub struct FunctionRuntime {
     pub queue_timeout: Duration,
     /// Most requests waiting for a slot at once.
     pub max_waiting: usize,
-    /// Whether instances can be started for it. False for `command` functions until the
-    /// process provider exists: their requests fail fast with `SCALE_FAILED`.
-    pub can_start: bool,
+    /// Its controller's handle, for functions that scale (`command`); `None` for fixed
+    /// `endpoints`.
+    pub scale: Option<ScaleHandle>,
 }
 
 impl Shared {
     /// Builds the shared state from a validated configuration, adopting each function's
-    /// initial instances.
-    pub fn new(config: &Config) -> Self {
+    /// initial instances. Returns with it the controllers of the functions that scale,
+    /// for the caller to run on the control thread.
+    pub fn new(config: &Config) -> (Self, Vec<Controller>) {
+        let mut controllers = Vec::new();
+        // A draining instance may take as long as its slowest request can.
+        let drain_limit = config.server.request_timeout + Duration::from_secs(1);
         let functions = config
             .functions
             .iter()
@@ -73,35 +77,38 @@ impl Shared {
                     name.as_str(),
                     function.scaling.container_concurrency,
                 ));
-                // Only the static provider exists so far; validation guarantees that a
-                // function without endpoints has a command, which the process provider
-                // (next) will run.
-                let provider: Arc<dyn Provider> =
-                    Arc::new(StaticProvider::new(function.endpoints.clone()));
-                let can_start = function.is_static();
-                if !can_start {
-                    // Not yet: the process provider that runs `command` comes with the
-                    // autoscaler. Until then such a function has no instances.
-                    tracing::warn!(
-                        function = %name,
-                        "functions with `command` cannot be started yet; their requests get SCALE_FAILED"
-                    );
-                }
+                // Validation guarantees exactly one of `endpoints` and `command`.
+                let provider: Arc<dyn Provider> = if function.is_static() {
+                    Arc::new(StaticProvider::new(function.endpoints.clone()))
+                } else {
+                    Arc::new(ProcessProvider::new(name, function))
+                };
                 for instance in provider.initial() {
                     fleet.add(instance);
                 }
+                let scale = provider.can_launch().then(|| {
+                    let (controller, handle) = Controller::new(
+                        fleet.clone(),
+                        provider.clone(),
+                        &function.scaling,
+                        function.memory_mb,
+                        drain_limit,
+                    );
+                    controllers.push(controller);
+                    handle
+                });
                 FunctionRuntime {
                     name: Arc::from(name.as_str()),
                     fleet,
                     provider,
                     queue_timeout: function.queue.timeout,
                     max_waiting: function.queue.max_depth,
-                    can_start,
+                    scale,
                 }
             })
             .collect();
         let server = &config.server;
-        Shared {
+        let shared = Shared {
             limits: Limits {
                 request_timeout: server.request_timeout,
                 header_read_timeout: server.header_read_timeout,
@@ -112,7 +119,8 @@ impl Shared {
             router: Router::new(config),
             functions,
             shutdown: Shutdown::new(),
-        }
+        };
+        (shared, controllers)
     }
 }
 

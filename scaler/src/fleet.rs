@@ -11,7 +11,7 @@
 //! Releasing wakes one request waiting for a slot, if any waits.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use arc_swap::ArcSwap;
 use tokio::sync::Notify;
@@ -39,6 +39,10 @@ pub struct Fleet {
     // waiter costs one atomic load and no wake-up.
     waiters: AtomicUsize,
     slot_freed: Notify,
+    // Raised by requests that find no ready instance; the function's controller listens.
+    capacity_wanted: Notify,
+    // Set by the controller while instances keep failing to start.
+    failing: AtomicBool,
 }
 
 impl Fleet {
@@ -51,6 +55,8 @@ impl Fleet {
             instances: ArcSwap::from_pointee(Vec::new()),
             waiters: AtomicUsize::new(0),
             slot_freed: Notify::new(),
+            capacity_wanted: Notify::new(),
+            failing: AtomicBool::new(false),
         }
     }
 
@@ -92,6 +98,39 @@ impl Fleet {
                 .collect::<Vec<_>>()
         });
         removed
+    }
+
+    /// Moves an instance to Ready and offers it to waiting requests at once.
+    pub fn mark_ready(&self, instance: &Instance) {
+        instance.set_state(InstanceState::Ready);
+        self.wake_waiters();
+    }
+
+    /// Asks the function's controller for capacity now, without waiting for its next tick.
+    /// Requests call this when they find no ready instance; repeated calls before the
+    /// controller runs cost one wake-up.
+    pub fn want_capacity(&self) {
+        self.capacity_wanted.notify_one();
+    }
+
+    /// Resolves after [`Fleet::want_capacity`] was called (once per call, or once for
+    /// several calls made while nobody listened).
+    pub async fn capacity_wanted(&self) {
+        self.capacity_wanted.notified().await;
+    }
+
+    /// Records whether instances keep failing to start. Setting it wakes every waiting
+    /// request, which then answers `SCALE_FAILED` rather than wait out its timeout.
+    pub fn set_failing(&self, failing: bool) {
+        let was = self.failing.swap(failing, Ordering::AcqRel);
+        if failing && !was {
+            self.wake_waiters();
+        }
+    }
+
+    /// Whether instances keep failing to start (see [`Fleet::set_failing`]).
+    pub fn is_failing(&self) -> bool {
+        self.failing.load(Ordering::Acquire)
     }
 
     /// Counts the instances by state.

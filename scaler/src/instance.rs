@@ -4,8 +4,11 @@
 //! request, while only the control plane changes the state.
 
 use std::net::SocketAddr;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
 use std::time::SystemTime;
+
+use tokio::time::Instant;
 
 /// Identifies an instance for its whole life; never reused within one process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -59,6 +62,8 @@ pub struct Instance {
     addr: SocketAddr,
     pid: Option<u32>,
     started_at: SystemTime,
+    // When it first became ready, for telling requests that waited on a cold start.
+    ready_at: OnceLock<Instant>,
     state: AtomicU8,
     in_flight: AtomicU32,
     // Finished requests, for rate triggers and the admin API.
@@ -73,6 +78,7 @@ impl Instance {
             addr,
             pid,
             started_at: SystemTime::now(),
+            ready_at: OnceLock::new(),
             state: AtomicU8::new(state as u8),
             in_flight: AtomicU32::new(0),
             served: AtomicU64::new(0),
@@ -104,9 +110,19 @@ impl Instance {
         InstanceState::from_u8(self.state.load(Ordering::Acquire))
     }
 
-    /// Moves it to `state`. Only the control plane calls this.
+    /// Moves it to `state`. Only the control plane calls this; becoming ready the first
+    /// time records [`Instance::ready_at`].
     pub fn set_state(&self, state: InstanceState) {
+        if state == InstanceState::Ready {
+            let _ = self.ready_at.set(Instant::now());
+        }
         self.state.store(state as u8, Ordering::Release);
+    }
+
+    /// When it first became ready after starting (`None` for instances adopted ready, like
+    /// static endpoints, and for those still starting).
+    pub fn ready_at(&self) -> Option<Instant> {
+        self.ready_at.get().copied()
     }
 
     /// Requests it is serving now.

@@ -32,6 +32,7 @@ pub(super) fn check(name: &str, function: &mut Function, path: &KeyPath, issues:
     if function.memory_mb == 0 {
         issues.add(&path.key("memory_mb"), "must be above zero, like 256");
     }
+    positive_duration(function.stop_grace, &path.key("stop_grace"), "10s", issues);
     for (variable, value) in &function.env {
         if variable.is_empty() || variable.contains(['=', '\0']) || value.contains('\0') {
             issues.add(
@@ -76,6 +77,7 @@ fn check_provider(function: &Function, path: &KeyPath, issues: &mut Issues) {
 }
 
 fn check_readiness(readiness: &Readiness, path: &KeyPath, issues: &mut Issues) {
+    positive_duration(readiness.timeout, &path.key("timeout"), "30s", issues);
     let Some(http_path) = &readiness.http_path else {
         return;
     };

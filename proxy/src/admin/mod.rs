@@ -17,9 +17,13 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
+use http_body_util::BodyExt;
+
 use crate::body::ProxyBody;
 use crate::error::ProxyError;
 use crate::state::{FunctionRuntime, Shared};
+
+mod scale;
 
 /// What the admin handlers read.
 pub struct Admin {
@@ -47,7 +51,7 @@ pub async fn serve(admin: Arc<Admin>, listener: TcpListener) {
         tokio::task::spawn_local(async move {
             let service = service_fn(move |request| {
                 let admin = admin.clone();
-                async move { Ok::<_, Infallible>(handle(&admin, request)) }
+                async move { Ok::<_, Infallible>(handle(&admin, request).await) }
             });
             let connection = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service);
@@ -58,9 +62,8 @@ pub async fn serve(admin: Arc<Admin>, listener: TcpListener) {
     }
 }
 
-fn handle(admin: &Admin, request: Request<Incoming>) -> Response<ProxyBody> {
-    let path = request.uri().path();
-    if path == "/healthz" {
+async fn handle(admin: &Admin, request: Request<Incoming>) -> Response<ProxyBody> {
+    if request.uri().path() == "/healthz" {
         return text(StatusCode::OK, "ok\n");
     }
     if let Some(token) = &admin.token
@@ -68,14 +71,19 @@ fn handle(admin: &Admin, request: Request<Incoming>) -> Response<ProxyBody> {
     {
         return ProxyError::Unauthorized.to_response(None, None);
     }
-    match route(admin, request.method(), path) {
+    match route(admin, request).await {
         Ok(response) => response,
         Err(error) => error.to_response(None, None),
     }
 }
 
-fn route(admin: &Admin, method: &Method, path: &str) -> Result<Response<ProxyBody>, ProxyError> {
-    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+async fn route(
+    admin: &Admin,
+    request: Request<Incoming>,
+) -> Result<Response<ProxyBody>, ProxyError> {
+    let (parts, body) = request.into_parts();
+    let method = &parts.method;
+    let segments: Vec<&str> = parts.uri.path().trim_matches('/').split('/').collect();
     let get = || {
         if method == Method::GET {
             Ok(())
@@ -115,9 +123,22 @@ fn route(admin: &Admin, method: &Method, path: &str) -> Result<Response<ProxyBod
             Ok(json_response(&value))
         }
         ["v1", "functions", name, "scale"] => {
-            find(admin, name)?;
-            // Not yet: manual scaling arrives with the autoscaler; static fleets never scale.
-            Err(ProxyError::MethodNotAllowed)
+            let function = find(admin, name)?;
+            let manual = match *method {
+                Method::POST => Some(scale::parse(&read_body(body).await?, function)?),
+                Method::DELETE => None,
+                _ => return Err(ProxyError::MethodNotAllowed),
+            };
+            let Some(handle) = &function.scale else {
+                return Err(ProxyError::InvalidBody(format!(
+                    "function `{name}` has fixed endpoints (the static provider); it does not scale"
+                )));
+            };
+            if !handle.set_manual(manual) {
+                return Err(ProxyError::ShuttingDown);
+            }
+            tracing::info!(function = %function.name, ?manual, "manual scaling set through the admin API");
+            Ok(json_response(&function_json(function)))
         }
         _ => Err(ProxyError::NotFound("no admin endpoint at this path")),
     }
@@ -132,18 +153,44 @@ fn find<'a>(admin: &'a Admin, name: &str) -> Result<&'a FunctionRuntime, ProxyEr
         .ok_or(ProxyError::NotFound("no function with this name"))
 }
 
+/// Largest admin request body read.
+const MAX_ADMIN_BODY: usize = 64 * 1024;
+
+async fn read_body(body: Incoming) -> Result<Bytes, ProxyError> {
+    let limited = http_body_util::Limited::new(body, MAX_ADMIN_BODY);
+    match limited.collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(_) => Err(ProxyError::InvalidBody(format!(
+            "the body could not be read whole, or is over {MAX_ADMIN_BODY} bytes"
+        ))),
+    }
+}
+
 /// One function as `GET /v1/functions` lists it.
 fn function_json(function: &FunctionRuntime) -> Value {
     let fleet = &function.fleet;
     let counts = fleet.counts();
+    let (desired, panic, reason, manual) = match &function.scale {
+        Some(handle) => (
+            handle.desired() as usize,
+            handle.panic(),
+            Value::from(handle.reason().as_str()),
+            scale::manual_json(handle.manual()),
+        ),
+        // A static function has what it has.
+        None => (counts.ready, false, Value::Null, Value::Null),
+    };
     json!({
         "name": &*function.name,
         "provider": function.provider.kind(),
         "instances": { "starting": counts.starting, "ready": counts.ready, "draining": counts.draining },
-        "desired": counts.starting + counts.ready,
+        "desired": desired,
+        "reason": reason,
+        "manual": manual,
+        "failing": fleet.is_failing(),
         "in_flight": fleet.in_flight(),
         "queued": fleet.waiting(),
-        "panic": false,
+        "panic": panic,
         // The response cache is not built yet: it reports no traffic.
         "cache": { "hits": 0, "misses": 0, "hit_ratio": 0.0 },
     })

@@ -26,6 +26,9 @@ use tokio::time::Instant;
 use crate::body::{BodyLimitExceeded, ClientBody, ProxyBody, RequestBody};
 use crate::error::ProxyError;
 use crate::headers::{self, X_REQUEST_ID};
+
+/// The `Server-Timing` response header (W3C Server Timing).
+const SERVER_TIMING: header::HeaderName = header::HeaderName::from_static("server-timing");
 use crate::http1;
 use crate::route::{host_without_port, stripped_path};
 use crate::server::{ActiveRequest, ConnState, Worker};
@@ -182,7 +185,7 @@ async fn forward(
     let upstream_request = Request::from_parts(parts, body);
 
     // Take a slot on the least-loaded instance, waiting if all are busy.
-    let lease = acquire(worker, route.function, started, request_id).await?;
+    let (lease, waited) = acquire(worker, route.function, started, request_id).await?;
     let instance = lease.instance().clone();
     let deadline = Instant::now() + shared.limits.request_timeout;
 
@@ -208,6 +211,11 @@ async fn forward(
     response
         .headers_mut()
         .insert(X_REQUEST_ID, request_id.clone());
+    if let Some(waited) = waited {
+        response
+            .headers_mut()
+            .append(SERVER_TIMING, server_timing(waited));
+    }
     let status = response.status();
     let completion = Completion {
         worker: worker.clone(),
@@ -244,20 +252,38 @@ fn upstream_uri(uri: &Uri, strip: Option<usize>) -> Result<Option<Uri>, ProxyErr
     Ok(Some(Uri::from(path)))
 }
 
-/// A slot on one of the function's instances, waiting in line when all are busy.
+/// How a request came by its instance slot, for the `Server-Timing` header.
+#[derive(Debug, Clone, Copy)]
+struct Waited {
+    /// Time spent waiting for a slot.
+    wait: Duration,
+    /// Whether the slot is on an instance that became ready during that wait: the wait
+    /// was (at least partly) a cold start.
+    cold: bool,
+}
+
+/// A slot on one of the function's instances, waiting in line when all are busy or none
+/// is ready yet. Returns `None` for the wait when a slot was free at once.
 async fn acquire(
     worker: &Worker,
     function: usize,
     started: Instant,
     request_id: &HeaderValue,
-) -> Result<Lease, ProxyError> {
+) -> Result<(Lease, Option<Waited>), ProxyError> {
     let runtime = &worker.shared.functions[function];
     let fleet = &runtime.fleet;
     if let Some(lease) = fleet.try_acquire() {
-        return Ok(lease);
+        return Ok((lease, None));
     }
-    if !runtime.can_start && fleet.instances().is_empty() {
+    if runtime.scale.is_none() && fleet.instances().is_empty() {
         return Err(ProxyError::ScaleFailed);
+    }
+    if fleet.counts().ready == 0 {
+        // Nothing can take this request soon: wake the controller now, not at its tick.
+        fleet.want_capacity();
+        if fleet.is_failing() {
+            return Err(ProxyError::ScaleFailed);
+        }
     }
 
     // Not yet: a FIFO wait on the fleet. The priority queue (classes, aging, displacement)
@@ -268,14 +294,26 @@ async fn acquire(
         });
     }
     let wait = fleet.slot_wait();
+    let waiting_since = Instant::now();
     let deadline = started + runtime.queue_timeout;
     tracing::debug!(function = %runtime.name, request_id = ?request_id, "waiting for a free instance");
     loop {
         if let Some(lease) = fleet.try_acquire() {
-            return Ok(lease);
+            let cold = lease
+                .instance()
+                .ready_at()
+                .is_some_and(|ready| ready > waiting_since);
+            let waited = Waited {
+                wait: waiting_since.elapsed(),
+                cold,
+            };
+            return Ok((lease, Some(waited)));
         }
         if worker.shared.shutdown.has_expired() {
             return Err(ProxyError::ShuttingDown);
+        }
+        if fleet.is_failing() && fleet.counts().ready == 0 {
+            return Err(ProxyError::ScaleFailed);
         }
         if tokio::time::timeout_at(deadline, wait.notified())
             .await
@@ -284,6 +322,19 @@ async fn acquire(
             return Err(ProxyError::QueueTimeout);
         }
     }
+}
+
+/// `Server-Timing` for a request that waited: `queue` always, `cold` when the wait ended
+/// on an instance that had just started. Durations in milliseconds (RFC 9110 does not
+/// define the header; the W3C Server Timing draft does, with `dur` in milliseconds).
+fn server_timing(waited: Waited) -> HeaderValue {
+    let ms = waited.wait.as_secs_f64() * 1e3;
+    let value = if waited.cold {
+        format!("queue;dur={ms:.1}, cold;dur={ms:.1}")
+    } else {
+        format!("queue;dur={ms:.1}")
+    };
+    HeaderValue::try_from(value).expect("digits and ASCII punctuation")
 }
 
 /// Sends the request on a pooled connection, retrying once on a fresh connection when a

@@ -11,7 +11,9 @@
 //!
 //! 1. A manual pin wins outright.
 //! 2. Observed concurrency (in-flight + queued) is averaged over the stable and the panic
-//!    window; each gives a desire, ceil(average / `target_concurrency`).
+//!    window; each gives a desire, ceil(average / `target_concurrency`). When traffic
+//!    arrives at a function at zero, both windows restart with it, so the idle spell
+//!    before does not dilute the burst.
 //! 3. Panic starts when the panic desire reaches `panic_threshold` × ready instances
 //!    (counting at least one, so from zero any real burst panics), and ends after a whole
 //!    stable window without that condition. In panic the panic desire is used, and the
@@ -215,6 +217,14 @@ impl Policy {
     /// Records one sample. Samples are expected in time order, one per tick.
     pub fn observe(&mut self, sample: Sample) {
         let concurrency = f64::from(sample.in_flight) + f64::from(sample.queued);
+        // Traffic arriving at a function scaled to zero: the windows hold nothing but the
+        // idle spell before it. Averaging the burst with that silence would bring the
+        // first instances a few at a time, tick after tick; averaging only since the
+        // traffic began sizes the fleet for the burst at once.
+        if concurrency > 0.0 && self.desired == 0 && self.ready == 0 {
+            self.stable.clear();
+            self.panic_window.clear();
+        }
         self.stable.push(sample.at, concurrency);
         self.panic_window.push(sample.at, concurrency);
         self.triggers.push(sample.at, &sample.observed);

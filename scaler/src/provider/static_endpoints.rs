@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::{BoxFuture, Provider, ProviderError};
+use super::{BoxFuture, Launch, Provider, ProviderError};
 use crate::fleet::{Instance, InstanceId, InstanceState};
 
 /// Adopts `endpoints = [...]` as permanently ready instances.
@@ -50,11 +50,15 @@ impl Provider for StaticProvider {
             .collect()
     }
 
-    fn start(&self) -> BoxFuture<'_, Result<Arc<Instance>, ProviderError>> {
-        Box::pin(async { Err(ProviderError::Fixed("static")) })
+    fn can_launch(&self) -> bool {
+        false
     }
 
-    fn stop(&self, _instance: Arc<Instance>) -> BoxFuture<'_, ()> {
+    fn launch(&self) -> Result<Launch, ProviderError> {
+        Err(ProviderError::Fixed("static"))
+    }
+
+    fn stop(&self, _instance: Arc<Instance>) -> BoxFuture<'static, ()> {
         Box::pin(async {})
     }
 }
