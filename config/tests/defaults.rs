@@ -38,10 +38,12 @@ fn defaults_match_the_design() {
         hello.readiness,
         Readiness {
             http_path: None,
-            tcp: false
+            tcp: false,
+            timeout: Duration::from_secs(30),
         }
     );
     assert_eq!(hello.memory_mb, 256);
+    assert_eq!(hello.stop_grace, Duration::from_secs(10));
     assert!(!hello.routes[0].strip_prefix);
     assert_eq!(hello.routes[0].priority, None);
 

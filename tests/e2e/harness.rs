@@ -233,12 +233,21 @@ pub fn path_str(path: &Path) -> String {
 
 /// Polls `condition` until it holds (at most 10 s): for states reached asynchronously,
 /// such as a request being in flight inside tidegate.
-pub async fn wait_until<F, Fut>(what: &str, mut condition: F)
+pub async fn wait_until<F, Fut>(what: &str, condition: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    wait_until_within(Duration::from_secs(10), what, condition).await
+}
+
+/// [`wait_until`] with a limit of its own, for states that take a scaler's windows.
+pub async fn wait_until_within<F, Fut>(limit: Duration, what: &str, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
     while !condition().await {
         assert!(
             tokio::time::Instant::now() < deadline,
@@ -277,4 +286,87 @@ pub fn one_function(endpoint: SocketAddr, server_extra: &str, function_extra: &s
         {function_extra}
         "#
     )
+}
+
+/// An admin request with a JSON body (`POST`) or none (`DELETE`).
+pub async fn admin_send(addr: SocketAddr, method: &str, path: &str, body: &str) -> Answer {
+    let request = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", "admin")
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(body.to_owned())))
+        .expect("a valid request");
+    send(addr, request).await
+}
+
+/// The synthetic function `tidegate-fn` of the `loadtest` package, the instance command of
+/// the scaling tests. Cargo builds it beside `tidegate` for a workspace test run; a test
+/// run of this package alone builds it here, once.
+pub fn function_binary() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let dir = Path::new(binary()).parent().expect("a target directory");
+            let path = dir.join("tidegate-fn");
+            if !path.exists() {
+                let status = Command::new(env!("CARGO"))
+                    .args(["build", "-p", "tidegate-loadtest", "--bin", "tidegate-fn"])
+                    .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+                    .status()
+                    .expect("cargo runs");
+                assert!(status.success(), "tidegate-fn builds");
+            }
+            assert!(path.exists(), "tidegate-fn is at {}", path.display());
+            path
+        })
+        .clone()
+}
+
+/// A configuration with one function `f` whose instances are `tidegate-fn` processes
+/// started by tidegate, routed on every path; `function_extra` and `scaling` are TOML
+/// lines added to `[functions.f]` and `[functions.f.scaling]`.
+pub fn process_function(function_extra: &str, scaling: &str) -> String {
+    format!(
+        r#"
+        [server]
+        listen = ["127.0.0.1:0"]
+        worker_threads = 1
+        shutdown_grace = "5s"
+        [admin]
+        listen = "127.0.0.1:0"
+        [functions.f]
+        command = ["{binary}"]
+        routes = [{{ path_prefix = "/" }}]
+        readiness = {{ http_path = "/healthz" }}
+        stop_grace = "2s"
+        {function_extra}
+        [functions.f.scaling]
+        tick = "200ms"
+        {scaling}
+        "#,
+        binary = function_binary().display()
+    )
+}
+
+/// Whether a process with this pid exists (and is not a zombie).
+pub fn process_alive(pid: u64) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state is the first field after the parenthesised command name.
+        Ok(stat) => stat
+            .rfind(')')
+            .and_then(|end| stat[end + 1..].split_whitespace().next())
+            .is_some_and(|state| state != "Z" && state != "X"),
+        Err(_) => false,
+    }
+}
+
+/// The pids of the function's instances, as the admin API lists them.
+pub fn instance_pids(state: &serde_json::Value) -> Vec<u64> {
+    state["fleet"]
+        .as_array()
+        .expect("a fleet array")
+        .iter()
+        .filter_map(|i| i["pid"].as_u64())
+        .collect()
 }

@@ -13,5 +13,6 @@ mod instances;
 mod lifecycle;
 mod logs;
 mod proxying;
+mod scaling;
 mod tls;
 mod upstream;

@@ -79,9 +79,9 @@ fn the_tracer_finds_every_table_and_key() {
     assert!(has("[functions.NAME.scaling]", "min_instances"));
     assert!(has("[functions.NAME.scaling.custom]", "metric"));
     assert!(has("[functions.NAME.cache]", "key_headers"));
-    // 3 at the root, 8 + 3 in [server], 2 in [admin], 10 per function, 4 per route,
-    // 2 for readiness, 15 + 3 for scaling, 6 for the queue, 4 for the cache.
-    assert_eq!(keys.len(), 60, "{keys:#?}");
+    // 3 at the root, 8 + 3 in [server], 2 in [admin], 11 per function, 4 per route,
+    // 3 for readiness, 15 + 3 for scaling, 6 for the queue, 4 for the cache.
+    assert_eq!(keys.len(), 62, "{keys:#?}");
 }
 
 #[test]
