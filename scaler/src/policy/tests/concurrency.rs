@@ -31,11 +31,30 @@ async fn concurrency_scenarios() {
             manual: vec![],
             checks: vec![
                 during(0..=9, 0, Some(Reason::Concurrency)),
-                // Panic figure 10 (half the 2 s window has the step); the rate allows +10.
+                // The windows restart with the traffic: panic figure 20, the rate allows +10.
                 at(10, 10, Reason::Concurrency, true),
                 at(11, 20, Reason::Concurrency, true),
                 at(21, 20, Reason::Concurrency, false),
                 during(21..=40, 20, Some(Reason::Concurrency)),
+            ],
+        },
+        Scenario {
+            name: "a step after a long idle spell is not diluted by it",
+            // The default windows: 60 s stable, 6 s panic. Without the restart at the
+            // traffic's onset the first panic figure would be 200/6 → 4 instances, and
+            // the step would take six ticks to size; with it, two.
+            scaling: Scaling {
+                stable_window: Duration::from_secs(60),
+                panic_window: Duration::from_secs(6),
+                ..scaling()
+            },
+            steps: vec![load(0, 0), queued(100, 200), load(101, 200)],
+            manual: vec![],
+            checks: vec![
+                during(0..=99, 0, Some(Reason::Concurrency)),
+                at(100, 10, Reason::Concurrency, true),
+                at(101, 20, Reason::Concurrency, true),
+                during(101..=130, 20, Some(Reason::Concurrency)),
             ],
         },
         Scenario {
