@@ -3,9 +3,9 @@
 //!
 //! What it does, and when:
 //!
-//! - Every `tick`, and at once when a request finds a function with no instance at all
-//!   ([`Fleet::want_capacity`]): take a [`Sample`](crate::Sample), get a decision, then
-//!   reconcile.
+//! - Every `tick`: take a [`Sample`], get a decision, then reconcile. At once, between
+//!   ticks, when a request finds a function with no instance ready or starting
+//!   ([`Fleet::want_capacity`]): ask for at least one ([`Policy::demand`]).
 //! - Reconcile: with fewer live (Starting or Ready) instances than desired, launch the
 //!   difference; with more, drain the surplus, Starting ones first (they hold no requests),
 //!   then the Ready ones with the fewest requests in flight.
@@ -34,7 +34,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use crate::fleet::{Fleet, Instance, InstanceId, InstanceState};
-use crate::policy::{Decision, Manual, Policy, Reason};
+use crate::policy::{Decision, Manual, Policy, Reason, Sample};
 use crate::provider::{Launch, Provider, ProviderError};
 use sample::Sampler;
 
@@ -209,7 +209,8 @@ impl Controller {
                     // tick; otherwise the coming instances will take the request.
                     let counts = self.fleet.counts();
                     if counts.ready == 0 && counts.starting == 0 {
-                        self.decide(Instant::now()).await;
+                        let decision = self.policy.demand(Instant::now());
+                        self.publish(decision, None);
                     }
                 }
                 Some(manual) = self.commands.recv() => {
@@ -235,6 +236,12 @@ impl Controller {
         let sample = self.sampler.sample(now, self.tick / 2).await;
         self.policy.observe(sample);
         let decision = self.policy.decide(now);
+        self.publish(decision, Some(sample));
+    }
+
+    /// Makes `decision` the one in force: logs and counts a change, shows it to the admin
+    /// API, and reconciles the fleet with it.
+    fn publish(&mut self, decision: Decision, sample: Option<Sample>) {
         let previous = self.last.replace(decision);
         let before = previous.map_or(0, |d| d.desired);
         if decision.desired != before || previous.is_some_and(|p| p.panic != decision.panic) {
@@ -244,23 +251,18 @@ impl Controller {
                 to = decision.desired,
                 reason = %decision.reason,
                 panic = decision.panic,
-                in_flight = sample.in_flight,
-                queued = sample.queued,
+                in_flight = sample.map(|s| s.in_flight),
+                queued = sample.map(|s| s.queued),
+                on_demand = sample.is_none(),
                 "scaling decision"
             );
         }
         if decision.desired != before {
-            let direction = if decision.desired > before {
-                "up"
-            } else {
-                "down"
-            };
+            let direction = if decision.desired > before { "up" } else { "down" };
             counter!(SCALE_EVENTS_TOTAL, "function" => self.function.to_string(), "direction" => direction)
                 .increment(1);
         }
-        self.status
-            .desired
-            .store(decision.desired, Ordering::Relaxed);
+        self.status.desired.store(decision.desired, Ordering::Relaxed);
         self.status.panic.store(decision.panic, Ordering::Relaxed);
         *self.status.reason.lock().expect("status lock") = decision.reason;
         self.reconcile();

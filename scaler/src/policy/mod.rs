@@ -12,8 +12,8 @@
 //! 1. A manual pin wins outright.
 //! 2. Observed concurrency (in-flight + queued) is averaged over the stable and the panic
 //!    window; each gives a desire, ceil(average / `target_concurrency`). When traffic
-//!    arrives at a function at zero, both windows restart with it, so the idle spell
-//!    before does not dilute the burst.
+//!    arrives after an idle stable window (at zero, or at the minimum), both windows
+//!    restart with it, so the idle spell before does not dilute the burst.
 //! 3. Panic starts when the panic desire reaches `panic_threshold` × ready instances
 //!    (counting at least one, so from zero any real burst panics), and ends after a whole
 //!    stable window without that condition. In panic the panic desire is used, and the
@@ -217,11 +217,11 @@ impl Policy {
     /// Records one sample. Samples are expected in time order, one per tick.
     pub fn observe(&mut self, sample: Sample) {
         let concurrency = f64::from(sample.in_flight) + f64::from(sample.queued);
-        // Traffic arriving at a function scaled to zero: the windows hold nothing but the
-        // idle spell before it. Averaging the burst with that silence would bring the
-        // first instances a few at a time, tick after tick; averaging only since the
-        // traffic began sizes the fleet for the burst at once.
-        if concurrency > 0.0 && self.desired == 0 && self.ready == 0 {
+        // Traffic after an idle spell as long as the stable window (a function at zero, or
+        // idle at its minimum): the windows hold nothing but that silence. Averaging the
+        // burst with it would bring instances a few at a time, tick after tick; averaging
+        // only since the traffic began sizes the fleet for the burst at once.
+        if concurrency > 0.0 && self.stable.max(sample.at).unwrap_or(0.0) == 0.0 {
             self.stable.clear();
             self.panic_window.clear();
         }
@@ -235,6 +235,21 @@ impl Policy {
         if concurrency > 0.0 || rps > 0.0 || self.last_traffic.is_none() {
             self.last_traffic = Some(sample.at);
         }
+    }
+
+    /// Between ticks: a request is waiting and the function has no instance ready or
+    /// starting. Asks for at least one instance (within the bounds) at once, and counts as
+    /// traffic for the scale-to-zero grace. Adds nothing to the windows: one request seen
+    /// off-tick says nothing about the load's size, and the next tick's sample will.
+    pub fn demand(&mut self, now: Instant) -> Decision {
+        if let Some(Manual::Pin(instances)) = self.manual {
+            return self.remember(instances, Reason::ManualPin, false);
+        }
+        self.last_traffic = Some(now);
+        let (min, max) = self.bounds();
+        let (desired, reason) = clamp((self.desired.max(1), Reason::Concurrency), min, max);
+        let panic = self.last_panic_condition.is_some();
+        self.remember(desired, reason, panic)
     }
 
     /// Decides the instances wanted at `now`, and remembers it as the last decision.

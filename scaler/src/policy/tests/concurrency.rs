@@ -153,3 +153,65 @@ async fn oscillating_load_moves_the_figure_without_a_delay() {
     let late = &figures[20..];
     assert!(late.contains(&4) && late.contains(&6), "figures: {late:?}");
 }
+
+/// A request between ticks at zero asks for one instance at once; the next ticks size the
+/// fleet from their samples, undiluted by the idle spell or by that one request; and the
+/// request counts as traffic, so the instance it started waits out the grace.
+#[tokio::test(start_paused = true)]
+async fn demand_between_ticks_starts_one_and_the_ticks_take_over() {
+    let sample = |queued: u32, in_flight: u32, ready: u32| Sample {
+        at: Instant::now(),
+        in_flight,
+        queued,
+        ready,
+        observed: Observations::default(),
+    };
+    let scaling = Scaling {
+        stable_window: Duration::from_secs(60),
+        panic_window: Duration::from_secs(6),
+        ..scaling()
+    };
+
+    // A burst after a long idle spell.
+    let mut policy = Policy::new(scaling.clone());
+    for _ in 0..100 {
+        policy.observe(sample(0, 0, 0));
+        assert_eq!(policy.decide(Instant::now()).desired, 0);
+        time::advance(Duration::from_secs(1)).await;
+    }
+    time::advance(Duration::from_millis(300)).await;
+    let first = policy.demand(Instant::now());
+    assert_eq!((first.desired, first.reason), (1, Reason::Concurrency));
+    time::advance(Duration::from_millis(700)).await;
+    policy.observe(sample(0, 200, 1));
+    assert_eq!(policy.decide(Instant::now()).desired, 11, "1 + the step of 10");
+    time::advance(Duration::from_secs(1)).await;
+    policy.observe(sample(0, 200, 11));
+    assert_eq!(policy.decide(Instant::now()).desired, 20);
+
+    // A single short request: the instance it started stays for the grace (20 s).
+    let mut policy = Policy::new(scaling.clone());
+    policy.observe(sample(0, 0, 0));
+    policy.decide(Instant::now());
+    time::advance(Duration::from_millis(500)).await;
+    assert_eq!(policy.demand(Instant::now()).desired, 1);
+    let mut figures = Vec::new();
+    for _ in 0..25 {
+        time::advance(Duration::from_secs(1)).await;
+        policy.observe(sample(0, 0, 1));
+        figures.push(policy.decide(Instant::now()).desired);
+    }
+    assert!(figures[..19].iter().all(|&d| d == 1), "{figures:?}");
+    assert_eq!(figures[24], 0, "{figures:?}");
+
+    // Bounds and pins hold between ticks too.
+    let mut policy = Policy::new(Scaling {
+        min_instances: 3,
+        ..scaling.clone()
+    });
+    assert_eq!(policy.demand(Instant::now()).desired, 3);
+    let mut policy = Policy::new(scaling);
+    policy.set_manual(Some(crate::policy::Manual::Pin(0)));
+    let pinned = policy.demand(Instant::now());
+    assert_eq!((pinned.desired, pinned.reason), (0, Reason::ManualPin));
+}
