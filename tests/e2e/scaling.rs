@@ -79,6 +79,27 @@ async fn a_burst_at_zero_succeeds_whole_and_the_fleet_follows_it_up_and_down() {
         cold > 0,
         "requests that waited for a start say so in Server-Timing"
     );
+    let metrics = crate::harness::admin_get(proxy.admin, "/metrics", None)
+        .await
+        .text();
+    for name in [
+        "tidegate_instances{",
+        "tidegate_desired_instances{",
+        "tidegate_panic_mode{",
+        "tidegate_scale_events_total{",
+        "tidegate_cold_starts_total{",
+        "tidegate_cold_start_seconds_bucket{",
+    ] {
+        assert!(metrics.contains(name), "{name} missing from:\n{metrics}");
+    }
+    let cold_starts: f64 = metrics
+        .lines()
+        .find(|l| l.starts_with("tidegate_cold_starts_total{"))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .expect("a cold-start count");
+    assert!(cold_starts >= 10.0, "{cold_starts}");
+
     // The load is gone: back to zero, each process stopped.
     wait_until_within(SCALE_LIMIT, "the fleet is back to zero", || async {
         total(&state(&proxy).await) == 0

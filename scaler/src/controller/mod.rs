@@ -258,11 +258,17 @@ impl Controller {
             );
         }
         if decision.desired != before {
-            let direction = if decision.desired > before { "up" } else { "down" };
+            let direction = if decision.desired > before {
+                "up"
+            } else {
+                "down"
+            };
             counter!(SCALE_EVENTS_TOTAL, "function" => self.function.to_string(), "direction" => direction)
                 .increment(1);
         }
-        self.status.desired.store(decision.desired, Ordering::Relaxed);
+        self.status
+            .desired
+            .store(decision.desired, Ordering::Relaxed);
         self.status.panic.store(decision.panic, Ordering::Relaxed);
         *self.status.reason.lock().expect("status lock") = decision.reason;
         self.reconcile();

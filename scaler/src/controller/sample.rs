@@ -237,7 +237,85 @@ mod proc {
 
 #[cfg(test)]
 mod tests {
-    use super::prometheus_sum;
+    use super::*;
+    use crate::fleet::Instance;
+    use tidegate_config::CustomMetric;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A listener answering every connection with this metrics page.
+    async fn metrics_page(page: &'static str) -> std::net::SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            loop {
+                let (mut stream, _) = listener.accept().await.unwrap();
+                let mut buf = [0u8; 1024];
+                let _ = stream.read(&mut buf).await;
+                let answer = format!("HTTP/1.0 200 OK\r\n\r\n{page}");
+                let _ = stream.write_all(answer.as_bytes()).await;
+            }
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn samples_count_the_fleet_and_read_the_configured_triggers() {
+        let fleet = Arc::new(Fleet::new("f", 0));
+        let me = std::process::id();
+        for page in ["jobs 3\n", "jobs{q=\"a\"} 4\njobs{q=\"b\"} 1\n"] {
+            let addr = metrics_page(page).await;
+            // Both instances claim this test process as theirs, so CPU and memory have a
+            // real process to read.
+            let instance = Instance::new(
+                crate::provider::next_instance_id(),
+                addr,
+                Some(me),
+                InstanceState::Ready,
+            );
+            fleet.add(Arc::new(instance));
+        }
+        let lease = fleet.try_acquire().expect("a ready instance");
+        let scaling = Scaling {
+            target_rps: Some(1.0),
+            target_cpu_percent: Some(50.0),
+            target_memory_percent: Some(50.0),
+            target_queue_depth: Some(1.0),
+            custom: Some(CustomMetric {
+                path: "/metrics".into(),
+                metric: "jobs".into(),
+                target: 1.0,
+            }),
+            ..Scaling::default()
+        };
+        let mut sampler = Sampler::new(fleet.clone(), &scaling, 1);
+        let first = sampler.sample(Instant::now(), Duration::from_secs(5)).await;
+        assert_eq!((first.in_flight, first.queued, first.ready), (1, 0, 2));
+        assert_eq!(
+            first.observed.custom,
+            Some(8.0),
+            "3 + 4 + 1 over both instances"
+        );
+        assert_eq!(first.observed.queue_depth, Some(0.0));
+        // Rates need two samples; memory does not. Two instances of this process, each
+        // far above 1 MB of `memory_mb = 1`.
+        assert_eq!(first.observed.requests_per_second, None);
+        assert!(first.observed.memory_percent.unwrap() > 200.0);
+
+        drop(lease); // one request finished
+        let burn = std::time::Instant::now();
+        while burn.elapsed() < Duration::from_millis(50) {
+            std::hint::black_box(burn.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let second = sampler.sample(Instant::now(), Duration::from_secs(5)).await;
+        let rps = second.observed.requests_per_second.unwrap();
+        assert!(
+            rps > 0.0,
+            "one request served since the first sample: {rps}"
+        );
+        assert!(second.observed.cpu_percent.unwrap() >= 0.0);
+        assert_eq!(second.in_flight, 0);
+    }
 
     #[test]
     fn sums_every_label_set_of_the_named_metric_only() {

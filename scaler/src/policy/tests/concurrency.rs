@@ -184,7 +184,11 @@ async fn demand_between_ticks_starts_one_and_the_ticks_take_over() {
     assert_eq!((first.desired, first.reason), (1, Reason::Concurrency));
     time::advance(Duration::from_millis(700)).await;
     policy.observe(sample(0, 200, 1));
-    assert_eq!(policy.decide(Instant::now()).desired, 11, "1 + the step of 10");
+    assert_eq!(
+        policy.decide(Instant::now()).desired,
+        11,
+        "1 + the step of 10"
+    );
     time::advance(Duration::from_secs(1)).await;
     policy.observe(sample(0, 200, 11));
     assert_eq!(policy.decide(Instant::now()).desired, 20);
