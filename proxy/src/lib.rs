@@ -16,6 +16,7 @@
 
 pub mod admin;
 pub mod body;
+pub mod cache;
 pub mod error;
 pub mod forward;
 pub mod headers;

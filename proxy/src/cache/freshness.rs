@@ -1,0 +1,294 @@
+//! Whether a response may be stored, how long it stays fresh, how old it is, and what a
+//! stored response may be used for (RFC 9111 §3, §4.2, §4.3; RFC 5861).
+//!
+//! Pure functions over headers, directives and times: the table tests below need no
+//! socket and no clock. Wall-clock time enters only where HTTP dates do (`Date`,
+//! `Expires`, `Last-Modified`), and only at storing time; ages afterwards grow with
+//! tokio's clock.
+
+use std::time::{Duration, SystemTime};
+
+use http::header::{AGE, AUTHORIZATION, DATE, ETAG, EXPIRES, LAST_MODIFIED, SET_COOKIE, VARY};
+use http::{HeaderMap, HeaderValue, Method, StatusCode};
+
+use super::control::{RequestDirectives, ResponseDirectives};
+
+/// Heuristic freshness is this fraction of the time since `Last-Modified` (RFC 9111
+/// §4.2.2 suggests 10 %)...
+const HEURISTIC_FRACTION: u32 = 10;
+/// ...and never more than a day, so a file untouched for years is still re-checked daily.
+pub const HEURISTIC_CAP: Duration = Duration::from_secs(24 * 3600);
+
+/// Why a response is not stored; the text goes to `Cache-Status` as `detail`.
+pub type NotStored = &'static str;
+
+/// How a storable response will be kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lifetime {
+    /// The freshness lifetime (may be zero for a response stored only to be validated).
+    pub fresh_for: Duration,
+    /// Whether the lifetime was guessed (from `Last-Modified`, or the configured
+    /// `default_ttl`) rather than given by the origin.
+    pub heuristic: bool,
+}
+
+/// Status codes cacheable by default (RFC 9110 §15.1), less 206: ranges are not
+/// assembled here, so a partial answer is never stored.
+fn heuristically_cacheable(status: StatusCode) -> bool {
+    matches!(
+        status.as_u16(),
+        200 | 203 | 204 | 300 | 301 | 308 | 404 | 405 | 410 | 414 | 501
+    )
+}
+
+/// Decides whether the answer to a request may be stored by a shared cache (RFC 9111 §3,
+/// §3.5), and for how long it is fresh (§4.2.1). `now` is the wall-clock time the
+/// response arrived, used when it carries no `Date`.
+pub fn storable(
+    method: &Method,
+    request: &HeaderMap,
+    request_cc: &RequestDirectives,
+    status: StatusCode,
+    response: &HeaderMap,
+    cc: &ResponseDirectives,
+    default_ttl: Duration,
+    now: SystemTime,
+) -> Result<Lifetime, NotStored> {
+    // What may never be stored.
+    if method != Method::GET {
+        return Err("method");
+    }
+    if status.is_informational() || status == StatusCode::PARTIAL_CONTENT {
+        return Err("status");
+    }
+    if status == StatusCode::NOT_MODIFIED {
+        return Err("status");
+    }
+    if request_cc.no_store || cc.no_store {
+        return Err("no-store");
+    }
+    if cc.private {
+        return Err("private");
+    }
+    if request.contains_key(AUTHORIZATION)
+        && !(cc.public || cc.s_maxage.is_some() || cc.must_revalidate)
+    {
+        return Err("authorization");
+    }
+    // A response that sets a cookie is one client's; nginx and most CDNs keep it back too.
+    if response.contains_key(SET_COOKIE) {
+        return Err("set-cookie");
+    }
+    // `Vary: *` never matches a later request (RFC 9111 §4.1): storing it wastes memory.
+    if vary_star(response) {
+        return Err("vary-star");
+    }
+
+    // Explicit freshness, in the order of RFC 9111 §4.2.1.
+    let explicit = |fresh_for| {
+        Ok(Lifetime {
+            fresh_for,
+            heuristic: false,
+        })
+    };
+    if let Some(age) = cc.s_maxage {
+        return explicit(age);
+    }
+    if let Some(age) = cc.max_age {
+        return explicit(age);
+    }
+    if let Some(expires) = response.get(EXPIRES) {
+        // An invalid `Expires` (such as "0") means already expired (§5.3).
+        let Some(expires) = http_date(expires) else {
+            return keep_for_validation(response, Duration::ZERO);
+        };
+        let date = response.get(DATE).and_then(http_date).unwrap_or(now);
+        return keep_for_validation(
+            response,
+            expires.duration_since(date).unwrap_or(Duration::ZERO),
+        );
+    }
+
+    // No explicit lifetime: the operator's `default_ttl` for plain successful answers...
+    if !default_ttl.is_zero() && !cc.present && status.is_success() {
+        return Ok(Lifetime {
+            fresh_for: default_ttl,
+            heuristic: true,
+        });
+    }
+    // ...or the RFC's heuristic from `Last-Modified`, for statuses that allow one.
+    if heuristically_cacheable(status)
+        && !cc.no_cache
+        && let Some(modified) = response.get(LAST_MODIFIED).and_then(http_date)
+    {
+        let date = response.get(DATE).and_then(http_date).unwrap_or(now);
+        let since = date.duration_since(modified).unwrap_or(Duration::ZERO);
+        let fresh_for = (since / HEURISTIC_FRACTION).min(HEURISTIC_CAP);
+        return Ok(Lifetime {
+            fresh_for,
+            heuristic: true,
+        });
+    }
+    if cc.public || cc.no_cache || heuristically_cacheable(status) {
+        // Storable, but with no lifetime: useful only if it can be validated.
+        return keep_for_validation(response, Duration::ZERO);
+    }
+    Err("no-freshness")
+}
+
+/// A response whose freshness is zero is worth storing only if it can be revalidated.
+fn keep_for_validation(response: &HeaderMap, fresh_for: Duration) -> Result<Lifetime, NotStored> {
+    if fresh_for.is_zero() && !response.contains_key(ETAG) && !response.contains_key(LAST_MODIFIED)
+    {
+        return Err("no-freshness");
+    }
+    Ok(Lifetime {
+        fresh_for,
+        heuristic: false,
+    })
+}
+
+/// Whether `Vary` lists `*`.
+pub fn vary_star(response: &HeaderMap) -> bool {
+    response
+        .get_all(VARY)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|name| name.trim() == "*")
+}
+
+/// The age of a response when it arrived (RFC 9111 §4.2.3: `corrected_initial_age`).
+/// `delay` is how long the exchange took (response time − request time); `now` the
+/// wall-clock time it arrived.
+pub fn initial_age(response: &HeaderMap, delay: Duration, now: SystemTime) -> Duration {
+    let age_value = response
+        .get(AGE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map_or(Duration::ZERO, Duration::from_secs);
+    let apparent_age = response
+        .get(DATE)
+        .and_then(http_date)
+        .and_then(|date| now.duration_since(date).ok())
+        .unwrap_or(Duration::ZERO);
+    apparent_age.max(age_value + delay)
+}
+
+/// What a stored response's freshness policy is, kept with it so a hit decides without
+/// re-parsing directives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Policy {
+    /// Freshness lifetime.
+    pub fresh_for: Duration,
+    /// Never served stale without validation (`must-revalidate`, `proxy-revalidate`,
+    /// `s-maxage`, `no-cache`).
+    pub forbids_stale: bool,
+    /// `stale-while-revalidate` window.
+    pub stale_while_revalidate: Duration,
+    /// `stale-if-error` window.
+    pub stale_if_error: Duration,
+    /// Whether the response carries `ETag` or `Last-Modified`.
+    pub validatable: bool,
+}
+
+impl Policy {
+    /// The policy of a response that [`storable`] accepted.
+    pub fn new(lifetime: Lifetime, cc: &ResponseDirectives, response: &HeaderMap) -> Self {
+        Policy {
+            // `no-cache`: stored, but every use is validated first.
+            fresh_for: if cc.no_cache {
+                Duration::ZERO
+            } else {
+                lifetime.fresh_for
+            },
+            forbids_stale: cc.forbids_stale(),
+            stale_while_revalidate: cc.stale_while_revalidate.unwrap_or_default(),
+            stale_if_error: cc.stale_if_error.unwrap_or_default(),
+            validatable: response.contains_key(ETAG) || response.contains_key(LAST_MODIFIED),
+        }
+    }
+
+    /// How a request may use a stored response of `age` (RFC 9111 §4.2, §5.2.1; RFC 5861).
+    pub fn decide(&self, age: Duration, request: &RequestDirectives) -> Use {
+        // The client's own limits first: they can make a fresh response unusable.
+        let mut fresh = age < self.fresh_for;
+        if request.no_cache || request.max_age.is_some_and(|max| age > max) {
+            fresh = false;
+        }
+        if let Some(min_fresh) = request.min_fresh
+            && self.fresh_for.saturating_sub(age) < min_fresh
+        {
+            fresh = false;
+        }
+        if fresh {
+            return Use::Fresh;
+        }
+        if request.no_cache || self.forbids_stale {
+            return Use::Forward;
+        }
+        let staleness = age.saturating_sub(self.fresh_for);
+        if request.max_stale.is_some_and(|max| staleness <= max)
+            && request.max_age.is_none_or(|max| age <= max)
+        {
+            return Use::Stale;
+        }
+        if !self.stale_while_revalidate.is_zero()
+            && staleness <= self.stale_while_revalidate
+            && request.max_age.is_none()
+        {
+            return Use::StaleWhileRevalidate;
+        }
+        Use::Forward
+    }
+
+    /// Whether a stale response of `age` may answer when the origin fails (RFC 5861 §4).
+    pub fn serves_on_error(&self, age: Duration) -> bool {
+        !self.forbids_stale
+            && !self.stale_if_error.is_zero()
+            && age.saturating_sub(self.fresh_for) <= self.stale_if_error
+    }
+}
+
+/// What a request may do with a stored response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Use {
+    /// Serve it: it is fresh enough for this request.
+    Fresh,
+    /// Serve it stale: the client accepts the staleness (`max-stale`).
+    Stale,
+    /// Serve it stale now and refresh it in the background (`stale-while-revalidate`).
+    StaleWhileRevalidate,
+    /// Ask the function (conditionally when the response has validators).
+    Forward,
+}
+
+/// Parses an HTTP date.
+pub fn http_date(value: &HeaderValue) -> Option<SystemTime> {
+    httpdate::parse_http_date(value.to_str().ok()?).ok()
+}
+
+/// Updates a stored response's headers from a `304 Not Modified` (RFC 9111 §3.2): every
+/// field the 304 carries replaces the stored one, except those describing the stored body.
+pub fn merge_not_modified(stored: &mut HeaderMap, not_modified: &HeaderMap) {
+    use http::header::{CONTENT_LENGTH, CONTENT_RANGE, TRANSFER_ENCODING};
+    let mut replaced = Vec::new();
+    for (name, value) in not_modified {
+        if name == CONTENT_LENGTH
+            || name == TRANSFER_ENCODING
+            || name == CONTENT_RANGE
+            || name == crate::headers::X_REQUEST_ID
+        {
+            continue;
+        }
+        if !replaced.contains(name) {
+            stored.remove(name);
+            replaced.push(name.clone());
+        }
+        stored.append(name.clone(), value.clone());
+    }
+}
+
+#[cfg(test)]
+#[path = "freshness_tests.rs"]
+mod tests;

@@ -1,0 +1,502 @@
+//! Table tests of the storing, freshness and use rules: one row per rule, no sockets.
+
+use std::time::{Duration, SystemTime};
+
+use http::header::{AUTHORIZATION, CACHE_CONTROL, HeaderName};
+use http::{HeaderMap, HeaderValue, Method, StatusCode};
+
+use super::*;
+use crate::cache::control::{RequestDirectives, ResponseDirectives};
+
+fn map(pairs: &[(&str, &str)]) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    for (name, value) in pairs {
+        h.append(
+            HeaderName::from_bytes(name.as_bytes()).expect("a header name"),
+            HeaderValue::from_str(value).expect("a header value"),
+        );
+    }
+    h
+}
+
+const NOW: &str = "Sun, 06 Nov 1994 08:49:37 GMT";
+
+fn now() -> SystemTime {
+    httpdate::parse_http_date(NOW).expect("a date")
+}
+
+struct Row {
+    what: &'static str,
+    method: Method,
+    request: &'static [(&'static str, &'static str)],
+    status: u16,
+    response: &'static [(&'static str, &'static str)],
+    default_ttl: u64,
+    want: Result<u64, &'static str>,
+}
+
+fn row(
+    what: &'static str,
+    request: &'static [(&'static str, &'static str)],
+    status: u16,
+    response: &'static [(&'static str, &'static str)],
+    want: Result<u64, &'static str>,
+) -> Row {
+    Row {
+        what,
+        method: Method::GET,
+        request,
+        status,
+        response,
+        default_ttl: 0,
+        want,
+    }
+}
+
+#[test]
+fn storable_and_lifetime_table() {
+    let rows = [
+        row(
+            "max-age",
+            &[],
+            200,
+            &[("cache-control", "max-age=60")],
+            Ok(60),
+        ),
+        row(
+            "s-maxage wins over max-age",
+            &[],
+            200,
+            &[("cache-control", "max-age=60, s-maxage=5")],
+            Ok(5),
+        ),
+        row(
+            "max-age wins over Expires",
+            &[],
+            200,
+            &[
+                ("cache-control", "max-age=7"),
+                ("expires", "Sun, 06 Nov 1994 09:49:37 GMT"),
+            ],
+            Ok(7),
+        ),
+        row(
+            "Expires minus Date",
+            &[],
+            200,
+            &[("date", NOW), ("expires", "Sun, 06 Nov 1994 08:50:37 GMT")],
+            Ok(60),
+        ),
+        row(
+            "invalid Expires is expired, no validator: not stored",
+            &[],
+            200,
+            &[("expires", "0")],
+            Err("no-freshness"),
+        ),
+        row(
+            "invalid Expires with ETag: stored for validation",
+            &[],
+            200,
+            &[("expires", "0"), ("etag", "\"a\"")],
+            Ok(0),
+        ),
+        row(
+            "heuristic: 10 % of Date - Last-Modified",
+            &[],
+            200,
+            &[
+                ("date", NOW),
+                ("last-modified", "Sun, 06 Nov 1994 07:49:37 GMT"),
+            ],
+            Ok(360),
+        ),
+        row(
+            "heuristic capped at a day",
+            &[],
+            200,
+            &[
+                ("date", NOW),
+                ("last-modified", "Tue, 06 Nov 1984 08:49:37 GMT"),
+            ],
+            Ok(HEURISTIC_CAP.as_secs()),
+        ),
+        row(
+            "heuristic not for a 302",
+            &[],
+            302,
+            &[
+                ("date", NOW),
+                ("last-modified", "Sun, 06 Nov 1994 07:49:37 GMT"),
+            ],
+            Err("no-freshness"),
+        ),
+        row(
+            "explicit max-age makes a 500 storable",
+            &[],
+            500,
+            &[("cache-control", "max-age=3")],
+            Ok(3),
+        ),
+        row("nothing to go by", &[], 200, &[], Err("no-freshness")),
+        row(
+            "no-store in the response",
+            &[],
+            200,
+            &[("cache-control", "no-store, max-age=60")],
+            Err("no-store"),
+        ),
+        row(
+            "no-store in the request",
+            &[("cache-control", "no-store")],
+            200,
+            &[("cache-control", "max-age=60")],
+            Err("no-store"),
+        ),
+        row(
+            "private",
+            &[],
+            200,
+            &[("cache-control", "private, max-age=60")],
+            Err("private"),
+        ),
+        row(
+            "Authorization without permission",
+            &[("authorization", "Bearer x")],
+            200,
+            &[("cache-control", "max-age=60")],
+            Err("authorization"),
+        ),
+        row(
+            "Authorization with public",
+            &[("authorization", "Bearer x")],
+            200,
+            &[("cache-control", "public, max-age=60")],
+            Ok(60),
+        ),
+        row(
+            "Authorization with s-maxage",
+            &[("authorization", "Bearer x")],
+            200,
+            &[("cache-control", "s-maxage=9")],
+            Ok(9),
+        ),
+        row(
+            "Authorization with must-revalidate",
+            &[("authorization", "Bearer x")],
+            200,
+            &[("cache-control", "must-revalidate, max-age=4")],
+            Ok(4),
+        ),
+        row(
+            "Vary: *",
+            &[],
+            200,
+            &[("cache-control", "max-age=60"), ("vary", "accept, *")],
+            Err("vary-star"),
+        ),
+        row(
+            "Set-Cookie",
+            &[],
+            200,
+            &[("cache-control", "max-age=60"), ("set-cookie", "a=b")],
+            Err("set-cookie"),
+        ),
+        row(
+            "206 is never stored",
+            &[],
+            206,
+            &[("cache-control", "max-age=60")],
+            Err("status"),
+        ),
+        row(
+            "304 is never stored",
+            &[],
+            304,
+            &[("cache-control", "max-age=60")],
+            Err("status"),
+        ),
+        row(
+            "no-cache with ETag: stored, validated on use",
+            &[],
+            200,
+            &[("cache-control", "no-cache"), ("etag", "\"v\"")],
+            Ok(0),
+        ),
+        Row {
+            what: "POST is not stored",
+            method: Method::POST,
+            ..row(
+                "",
+                &[],
+                200,
+                &[("cache-control", "max-age=60")],
+                Err("method"),
+            )
+        },
+        Row {
+            what: "HEAD is not stored (served from a stored GET instead)",
+            method: Method::HEAD,
+            ..row(
+                "",
+                &[],
+                200,
+                &[("cache-control", "max-age=60")],
+                Err("method"),
+            )
+        },
+        Row {
+            what: "default_ttl for a plain success",
+            default_ttl: 30,
+            ..row("", &[], 200, &[], Ok(30))
+        },
+        Row {
+            what: "default_ttl does not override the origin's directives",
+            default_ttl: 30,
+            ..row("", &[], 200, &[("cache-control", "max-age=5")], Ok(5))
+        },
+        Row {
+            what: "default_ttl is not for errors",
+            default_ttl: 30,
+            ..row("", &[], 500, &[], Err("no-freshness"))
+        },
+        Row {
+            what: "default_ttl does not override private",
+            default_ttl: 30,
+            ..row(
+                "",
+                &[],
+                200,
+                &[("cache-control", "private")],
+                Err("private"),
+            )
+        },
+    ];
+    for row in rows {
+        let request = map(row.request);
+        let response = map(row.response);
+        let got = storable(
+            &row.method,
+            &request,
+            &RequestDirectives::parse(&request),
+            StatusCode::from_u16(row.status).expect("a status"),
+            &response,
+            &ResponseDirectives::parse(&response),
+            Duration::from_secs(row.default_ttl),
+            now(),
+        )
+        .map(|l| l.fresh_for.as_secs());
+        assert_eq!(got, row.want, "{}", row.what);
+    }
+    // Keep the names used so the table reads in terms of the RFC's fields.
+    let _ = (AUTHORIZATION, CACHE_CONTROL);
+}
+
+#[test]
+fn initial_age_table() {
+    let s = Duration::from_secs;
+    let rows: &[(&str, &[(&str, &str)], u64, u64)] = &[
+        ("no Date, no Age: the exchange's delay", &[], 2, 2),
+        ("Age plus delay", &[("age", "10")], 1, 11),
+        (
+            "apparent age from Date wins when larger",
+            &[("date", "Sun, 06 Nov 1994 08:48:37 GMT"), ("age", "5")],
+            0,
+            60,
+        ),
+        (
+            "a Date in the future counts as zero",
+            &[("date", "Sun, 06 Nov 1994 09:49:37 GMT")],
+            0,
+            0,
+        ),
+        ("an invalid Age is ignored", &[("age", "x")], 0, 0),
+    ];
+    for (what, headers, delay, want) in rows {
+        assert_eq!(
+            initial_age(&map(headers), s(*delay), now()),
+            s(*want),
+            "{what}"
+        );
+    }
+}
+
+#[test]
+fn use_decision_table() {
+    let s = Duration::from_secs;
+    let policy = |fresh, forbids, swr| Policy {
+        fresh_for: s(fresh),
+        forbids_stale: forbids,
+        stale_while_revalidate: s(swr),
+        stale_if_error: s(0),
+        validatable: true,
+    };
+    let request = |cc: &'static str| RequestDirectives::parse(&map(&[("cache-control", cc)]));
+    let none = RequestDirectives::default();
+    let rows: &[(&str, Policy, u64, RequestDirectives, Use)] = &[
+        ("fresh", policy(60, false, 0), 10, none.clone(), Use::Fresh),
+        (
+            "stale",
+            policy(60, false, 0),
+            60,
+            none.clone(),
+            Use::Forward,
+        ),
+        (
+            "no-cache request",
+            policy(60, false, 0),
+            10,
+            request("no-cache"),
+            Use::Forward,
+        ),
+        (
+            "request max-age exceeded",
+            policy(60, false, 0),
+            10,
+            request("max-age=5"),
+            Use::Forward,
+        ),
+        (
+            "request max-age met",
+            policy(60, false, 0),
+            10,
+            request("max-age=20"),
+            Use::Fresh,
+        ),
+        (
+            "min-fresh not met",
+            policy(60, false, 0),
+            50,
+            request("min-fresh=20"),
+            Use::Forward,
+        ),
+        (
+            "min-fresh met",
+            policy(60, false, 0),
+            30,
+            request("min-fresh=20"),
+            Use::Fresh,
+        ),
+        (
+            "max-stale accepts",
+            policy(60, false, 0),
+            65,
+            request("max-stale=10"),
+            Use::Stale,
+        ),
+        (
+            "bare max-stale accepts any",
+            policy(60, false, 0),
+            6000,
+            request("max-stale"),
+            Use::Stale,
+        ),
+        (
+            "max-stale too short",
+            policy(60, false, 0),
+            75,
+            request("max-stale=10"),
+            Use::Forward,
+        ),
+        (
+            "must-revalidate beats max-stale",
+            policy(60, true, 0),
+            65,
+            request("max-stale"),
+            Use::Forward,
+        ),
+        (
+            "stale-while-revalidate window",
+            policy(60, false, 30),
+            80,
+            none.clone(),
+            Use::StaleWhileRevalidate,
+        ),
+        (
+            "past the swr window",
+            policy(60, false, 30),
+            95,
+            none.clone(),
+            Use::Forward,
+        ),
+        (
+            "must-revalidate beats swr",
+            policy(60, true, 30),
+            80,
+            none.clone(),
+            Use::Forward,
+        ),
+        (
+            "no-cache response (lifetime 0)",
+            policy(0, true, 0),
+            0,
+            none.clone(),
+            Use::Forward,
+        ),
+    ];
+    for (what, policy, age, request, want) in rows {
+        assert_eq!(policy.decide(s(*age), request), *want, "{what}");
+    }
+}
+
+#[test]
+fn stale_if_error_table() {
+    let s = Duration::from_secs;
+    let policy = |forbids| Policy {
+        fresh_for: s(10),
+        forbids_stale: forbids,
+        stale_while_revalidate: s(0),
+        stale_if_error: s(60),
+        validatable: false,
+    };
+    assert!(policy(false).serves_on_error(s(50)), "inside the window");
+    assert!(!policy(false).serves_on_error(s(71)), "past the window");
+    assert!(
+        !policy(true).serves_on_error(s(11)),
+        "must-revalidate forbids it"
+    );
+}
+
+#[test]
+fn policy_from_directives() {
+    let response = map(&[
+        (
+            "cache-control",
+            "max-age=5, stale-while-revalidate=7, stale-if-error=9, proxy-revalidate",
+        ),
+        ("etag", "\"x\""),
+    ]);
+    let cc = ResponseDirectives::parse(&response);
+    let lifetime = Lifetime {
+        fresh_for: Duration::from_secs(5),
+        heuristic: false,
+    };
+    let p = Policy::new(lifetime, &cc, &response);
+    assert_eq!(p.fresh_for, Duration::from_secs(5));
+    assert!(p.forbids_stale, "proxy-revalidate forbids stale use");
+    assert_eq!(p.stale_while_revalidate, Duration::from_secs(7));
+    assert_eq!(p.stale_if_error, Duration::from_secs(9));
+    assert!(p.validatable);
+}
+
+#[test]
+fn not_modified_updates_headers_but_not_the_body_length() {
+    let mut stored = map(&[
+        ("content-length", "5"),
+        ("cache-control", "max-age=1"),
+        ("etag", "\"a\""),
+        ("x-kept", "1"),
+    ]);
+    let not_modified = map(&[
+        ("content-length", "0"),
+        ("cache-control", "max-age=60"),
+        ("etag", "\"a\""),
+        ("x-new", "2"),
+    ]);
+    merge_not_modified(&mut stored, &not_modified);
+    assert_eq!(stored["content-length"], "5");
+    assert_eq!(stored["cache-control"], "max-age=60");
+    assert_eq!(stored["x-kept"], "1");
+    assert_eq!(stored["x-new"], "2");
+    assert_eq!(stored.get_all("etag").iter().count(), 1);
+}
