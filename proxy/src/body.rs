@@ -14,6 +14,7 @@ use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 
+use crate::cache::Capture;
 use crate::forward::Completion;
 use crate::forward::upstream::UpstreamBody;
 use crate::server::ActiveRequest;
@@ -36,6 +37,8 @@ enum Kind {
     Upstream {
         inner: UpstreamBody,
         completion: Option<Completion>,
+        // A copy for the response cache, stored when the body ends.
+        capture: Option<Box<Capture>>,
     },
 }
 
@@ -59,10 +62,20 @@ impl ProxyBody {
     /// An instance's response body; `completion` runs once it has been fully sent, or is
     /// dropped unfinished.
     pub fn upstream(inner: UpstreamBody, completion: Completion) -> Self {
+        Self::upstream_captured(inner, completion, None)
+    }
+
+    /// [`ProxyBody::upstream`], with a copy of the body going to the response cache.
+    pub fn upstream_captured(
+        inner: UpstreamBody,
+        completion: Completion,
+        capture: Option<Capture>,
+    ) -> Self {
         let mut body = ProxyBody {
             kind: Kind::Upstream {
                 inner,
                 completion: Some(completion),
+                capture: capture.map(Box::new),
             },
             _active: None,
         };
@@ -78,10 +91,17 @@ impl ProxyBody {
     }
 
     fn complete_if_ended(&mut self) {
-        if let Kind::Upstream { inner, completion } = &mut self.kind
+        if let Kind::Upstream {
+            inner,
+            completion,
+            capture,
+        } = &mut self.kind
             && inner.is_end_stream()
             && let Some(completion) = completion.take()
         {
+            if let Some(capture) = capture.take() {
+                capture.complete();
+            }
             completion.finish(inner.take_reusable());
         }
     }
@@ -110,11 +130,21 @@ impl Body for ProxyBody {
         let this = &mut *self;
         match &mut this.kind {
             Kind::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
-            Kind::Upstream { inner, .. } => {
+            Kind::Upstream { inner, capture, .. } => {
                 let polled = Pin::new(inner).poll_frame(cx).map_err(BoxError::from);
                 match &polled {
-                    Poll::Ready(None) | Poll::Ready(Some(Ok(_))) => this.complete_if_ended(),
-                    Poll::Ready(Some(Err(_))) | Poll::Pending => {}
+                    Poll::Ready(Some(Ok(frame))) => {
+                        if let (Some(data), Some(copy)) = (frame.data_ref(), capture.as_mut())
+                            && !copy.push(data)
+                        {
+                            *capture = None;
+                        }
+                        this.complete_if_ended()
+                    }
+                    Poll::Ready(None) => this.complete_if_ended(),
+                    // A failed body is not stored.
+                    Poll::Ready(Some(Err(_))) => *capture = None,
+                    Poll::Pending => {}
                 }
                 polled
             }

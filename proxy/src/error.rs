@@ -36,6 +36,9 @@ pub enum ProxyError {
     /// The instance did not answer within `request_timeout`.
     #[error("the function instance did not answer in time")]
     UpstreamTimeout,
+    /// The request said `Cache-Control: only-if-cached` and nothing usable is stored.
+    #[error("only-if-cached: no usable response is stored for this request")]
+    NotCached,
     /// The request body exceeds `max_body_bytes`.
     #[error("the request body exceeds the limit of {limit} bytes")]
     BodyTooLarge {
@@ -76,6 +79,7 @@ impl ProxyError {
             ProxyError::ScaleFailed => "SCALE_FAILED",
             ProxyError::UpstreamUnavailable => "UPSTREAM_UNAVAILABLE",
             ProxyError::UpstreamTimeout => "UPSTREAM_TIMEOUT",
+            ProxyError::NotCached => "NOT_CACHED",
             ProxyError::BodyTooLarge { .. } => "BODY_TOO_LARGE",
             ProxyError::HeadTooLarge => "HEADERS_TOO_LARGE",
             ProxyError::BadRequest(_) | ProxyError::InvalidBody(_) => "BAD_REQUEST",
@@ -95,6 +99,7 @@ impl ProxyError {
             ProxyError::ScaleFailed => StatusCode::SERVICE_UNAVAILABLE,
             ProxyError::UpstreamUnavailable => StatusCode::BAD_GATEWAY,
             ProxyError::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
+            ProxyError::NotCached => StatusCode::GATEWAY_TIMEOUT,
             ProxyError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ProxyError::HeadTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ProxyError::BadRequest(_) | ProxyError::InvalidBody(_) => StatusCode::BAD_REQUEST,
@@ -188,6 +193,7 @@ mod tests {
             ProxyError::ScaleFailed,
             ProxyError::UpstreamUnavailable,
             ProxyError::UpstreamTimeout,
+            ProxyError::NotCached,
             ProxyError::BodyTooLarge { limit: 1 },
             ProxyError::BadRequest("x"),
             ProxyError::HeadTooLarge,

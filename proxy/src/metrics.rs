@@ -18,6 +18,7 @@ use http::StatusCode;
 use metrics::{Counter, Histogram, counter, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
+use crate::cache::Outcome;
 use crate::idhash::IdBuildHasher;
 use crate::state::Shared;
 
@@ -35,6 +36,11 @@ pub const DESIRED_INSTANCES: &str = "tidegate_desired_instances";
 pub const QUEUE_DEPTH: &str = "tidegate_queue_depth";
 /// `tidegate_panic_mode{function}`: 1 while the policy is in panic mode.
 pub const PANIC_MODE: &str = "tidegate_panic_mode";
+
+/// `tidegate_cache_requests_total{function,result}`.
+pub const CACHE_REQUESTS_TOTAL: &str = "tidegate_cache_requests_total";
+/// `tidegate_cache_bytes{function}`.
+pub const CACHE_BYTES: &str = "tidegate_cache_bytes";
 
 /// Label value for requests that matched no function.
 const NO_FUNCTION: &str = "";
@@ -71,7 +77,17 @@ pub fn update_gauges(shared: &Shared) {
         };
         gauge!(DESIRED_INSTANCES, "function" => name.clone()).set(desired as f64);
         gauge!(PANIC_MODE, "function" => name.clone()).set(if panic { 1.0 } else { 0.0 });
-        gauge!(QUEUE_DEPTH, "function" => name, "priority" => "normal").set(fleet.waiting() as f64);
+        gauge!(QUEUE_DEPTH, "function" => name.clone(), "priority" => "normal")
+            .set(fleet.waiting() as f64);
+        // The cache counts in atomics on the request path; the counters are brought up to
+        // date here, at scrape time.
+        if let Some(cache) = &function.cache {
+            for outcome in Outcome::ALL {
+                counter!(CACHE_REQUESTS_TOTAL, "function" => name.clone(), "result" => outcome.label())
+                    .absolute(cache.counted(outcome));
+            }
+            gauge!(CACHE_BYTES, "function" => name).set(cache.bytes() as f64);
+        }
     }
 }
 

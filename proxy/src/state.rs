@@ -13,6 +13,7 @@ use tidegate_scaler::provider::{ProcessProvider, Provider, StaticProvider};
 use tidegate_scaler::{Controller, Fleet, ScaleHandle};
 use tokio::sync::watch;
 
+use crate::cache::FunctionCache;
 use crate::route::Router;
 
 /// State shared by all workers and the admin API.
@@ -59,6 +60,8 @@ pub struct FunctionRuntime {
     /// Its controller's handle, for functions that scale (`command`); `None` for fixed
     /// `endpoints`.
     pub scale: Option<ScaleHandle>,
+    /// Its response cache, when `[functions.NAME.cache] enabled`.
+    pub cache: Option<Arc<FunctionCache>>,
 }
 
 impl Shared {
@@ -104,6 +107,12 @@ impl Shared {
                     queue_timeout: function.queue.timeout,
                     max_waiting: function.queue.max_depth,
                     scale,
+                    cache: function.cache.enabled.then(|| {
+                        Arc::new(FunctionCache::new(
+                            &function.cache,
+                            config.server.request_timeout,
+                        ))
+                    }),
                 }
             })
             .collect();

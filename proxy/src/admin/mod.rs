@@ -23,6 +23,7 @@ use crate::body::ProxyBody;
 use crate::error::ProxyError;
 use crate::state::{FunctionRuntime, Shared};
 
+mod purge;
 mod scale;
 
 /// What the admin handlers read.
@@ -140,6 +141,13 @@ async fn route(
             tracing::info!(function = %function.name, ?manual, "manual scaling set through the admin API");
             Ok(json_response(&function_json(function)))
         }
+        ["v1", "cache", "purge"] => {
+            if method != Method::POST {
+                return Err(ProxyError::MethodNotAllowed);
+            }
+            let purged = purge::purge(&read_body(body).await?, &admin.shared.functions)?;
+            Ok(json_response(&json!({ "purged": purged })))
+        }
         _ => Err(ProxyError::NotFound("no admin endpoint at this path")),
     }
 }
@@ -191,9 +199,24 @@ fn function_json(function: &FunctionRuntime) -> Value {
         "in_flight": fleet.in_flight(),
         "queued": fleet.waiting(),
         "panic": panic,
-        // The response cache is not built yet: it reports no traffic.
-        "cache": { "hits": 0, "misses": 0, "hit_ratio": 0.0 },
+        "cache": cache_json(function),
     })
+}
+
+/// The cache's hits, misses and hit ratio (hits over hits plus misses; bypasses count in
+/// neither). A function without a cache reports zeros.
+fn cache_json(function: &FunctionRuntime) -> Value {
+    let Some(cache) = &function.cache else {
+        return json!({ "hits": 0, "misses": 0, "hit_ratio": 0.0 });
+    };
+    let (hits, misses) = cache.hits_and_misses();
+    let total = hits + misses;
+    let ratio = if total == 0 {
+        0.0
+    } else {
+        hits as f64 / total as f64
+    };
+    json!({ "hits": hits, "misses": misses, "hit_ratio": ratio, "bytes": cache.bytes() })
 }
 
 fn fleet_json(function: &FunctionRuntime) -> Value {

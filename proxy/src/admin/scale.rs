@@ -100,6 +100,7 @@ mod tests {
             queue_timeout: Duration::from_secs(1),
             max_waiting: 1,
             scale: None,
+            cache: None,
         }
     }
 

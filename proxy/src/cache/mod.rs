@@ -1,4 +1,330 @@
-//! The response cache: an RFC 9111 shared cache in front of each function.
+//! The response cache: an RFC 9111 shared cache in front of each function, with RFC 5861
+//! stale serving, collapsed executions and purging.
+//!
+//! How the parts fit: [`key`] turns a request into a key; [`control`] parses
+//! `Cache-Control`; [`freshness`] holds the rules (storable? fresh? usable?) as pure
+//! functions; [`store`] keeps responses in moka, weighed in bytes; [`collapse`] makes
+//! concurrent misses wait for one execution; [`pending`] is what a forwarded request
+//! carries to the response: it stores the answer, revalidates, or serves stale on error.
+//!
+//! [`FunctionCache::lookup`] runs in `forward()` before an instance slot is taken, so a
+//! hit never touches the fleet, the queue or the scaler, and is not an execution.
+
+pub mod collapse;
 pub mod control;
 pub mod freshness;
 pub mod key;
+pub mod pending;
+pub mod store;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use http::header::{self, HeaderName, HeaderValue};
+use http::{HeaderMap, Method, Request, Response};
+use tidegate_config::Cache as CacheConfig;
+use tokio::time::Instant;
+
+use crate::body::ProxyBody;
+use crate::error::ProxyError;
+use crate::headers::X_REQUEST_ID;
+use collapse::{Collapser, Role};
+use control::RequestDirectives;
+use freshness::Use;
+pub use pending::{Capture, Pending, Reply};
+use store::{Entry, Store};
+
+/// The `x-tidegate-cache` response header.
+pub const X_TIDEGATE_CACHE: HeaderName = HeaderName::from_static("x-tidegate-cache");
+/// The RFC 9211 `Cache-Status` response header.
+pub const CACHE_STATUS: HeaderName = HeaderName::from_static("cache-status");
+
+/// A stored object may be at most this fraction of `max_bytes`: one large answer must
+/// not push out everything else.
+const OBJECT_FRACTION: u64 = 8;
+
+/// What the cache did for a request; the `x-tidegate-cache` value and the `result`
+/// label of `tidegate_cache_requests_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Served from the cache, fresh.
+    Hit = 0,
+    /// Forwarded to the function (nothing usable stored).
+    Miss = 1,
+    /// Served from the cache, stale (`max-stale`, `stale-while-revalidate`, `stale-if-error`).
+    Stale = 2,
+    /// Validated with the function (304) and served from the cache.
+    Revalidated = 3,
+    /// Not a cacheable request (method, `Range`, upgrade): forwarded as is.
+    Bypass = 4,
+}
+
+impl Outcome {
+    /// Every outcome, in index order.
+    pub const ALL: [Outcome; 5] = [
+        Outcome::Hit,
+        Outcome::Miss,
+        Outcome::Stale,
+        Outcome::Revalidated,
+        Outcome::Bypass,
+    ];
+
+    /// The `x-tidegate-cache` value.
+    pub fn header(self) -> HeaderValue {
+        HeaderValue::from_static(self.as_str())
+    }
+
+    /// Upper-case name, as in the header.
+    pub fn as_str(self) -> &'static str {
+        ["HIT", "MISS", "STALE", "REVALIDATED", "BYPASS"][self as usize]
+    }
+
+    /// Lower-case name, as in the metric label.
+    pub fn label(self) -> &'static str {
+        ["hit", "miss", "stale", "revalidated", "bypass"][self as usize]
+    }
+}
+
+/// One function's cache, shared by every worker thread.
+#[derive(Debug)]
+pub struct FunctionCache {
+    store: Store,
+    collapser: Collapser,
+    default_ttl: Duration,
+    key_headers: Vec<HeaderName>,
+    object_max: u64,
+    // Longest wait of a collapsed miss for its leader.
+    collapse_limit: Duration,
+    counts: [AtomicU64; 5],
+}
+
+/// What the lookup decided.
+pub enum Lookup {
+    /// Answer with this response; the function is not asked.
+    Answer(Response<ProxyBody>),
+    /// Answer with this (stale) response, and refresh the entry in the background.
+    Refresh(Response<ProxyBody>, Pending),
+    /// Ask the function; the [`Pending`] handles its answer.
+    Forward(Pending),
+}
+
+impl FunctionCache {
+    /// A cache for `config`; `collapse_limit` bounds how long a collapsed miss waits.
+    pub fn new(config: &CacheConfig, collapse_limit: Duration) -> Self {
+        FunctionCache {
+            store: Store::new(config.max_bytes),
+            collapser: Collapser::default(),
+            default_ttl: config.default_ttl,
+            key_headers: config
+                .key_headers
+                .iter()
+                .filter_map(|name| HeaderName::from_bytes(name.as_bytes()).ok())
+                .collect(),
+            object_max: (config.max_bytes / OBJECT_FRACTION).max(1),
+            collapse_limit,
+            counts: Default::default(),
+        }
+    }
+
+    /// Looks `request` up. `scheme` and `host` are as the client sent them.
+    pub async fn lookup<B>(
+        self: &Arc<Self>,
+        request: &Request<B>,
+        scheme: &str,
+        host: &str,
+        request_id: &HeaderValue,
+    ) -> Result<Lookup, ProxyError> {
+        let method = request.method();
+        let headers = request.headers();
+        let target = request.uri().path_and_query().map_or("/", |p| p.as_str());
+        let primary = key::primary_key(
+            key::url_key(scheme, host, target),
+            &self.key_headers,
+            headers,
+        );
+        let cacheable = (method == Method::GET || method == Method::HEAD)
+            && !headers.contains_key(header::RANGE)
+            && !headers.contains_key(header::UPGRADE);
+        if !cacheable {
+            // Unsafe methods invalidate what they may have changed (RFC 9111 §4.4).
+            let unsafe_method = !matches!(
+                *method,
+                Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE
+            );
+            let invalidate = unsafe_method.then(|| (scheme.to_owned(), host.to_owned()));
+            return Ok(Lookup::Forward(Pending::bypass(
+                self.clone(),
+                primary,
+                invalidate,
+            )));
+        }
+        let directives = if headers.contains_key(header::CACHE_CONTROL)
+            || headers.contains_key(header::PRAGMA)
+        {
+            RequestDirectives::parse(headers)
+        } else {
+            RequestDirectives::default()
+        };
+
+        // At most two looks: before and after waiting for a collapsed miss's leader.
+        let mut waited = false;
+        loop {
+            let stale = match self.store.get(&primary, headers) {
+                Some(entry) => {
+                    let age = entry.age(Instant::now());
+                    match entry.policy.decide(age, &directives) {
+                        Use::Fresh => {
+                            self.count(Outcome::Hit);
+                            let status = if waited {
+                                "tidegate; hit; detail=collapsed"
+                            } else {
+                                "tidegate; hit"
+                            };
+                            return Ok(Lookup::Answer(respond(
+                                &entry,
+                                age,
+                                Outcome::Hit,
+                                status,
+                                request_id,
+                            )));
+                        }
+                        Use::Stale => {
+                            self.count(Outcome::Stale);
+                            let response = respond(
+                                &entry,
+                                age,
+                                Outcome::Stale,
+                                "tidegate; hit; detail=stale",
+                                request_id,
+                            );
+                            return Ok(Lookup::Answer(response));
+                        }
+                        Use::StaleWhileRevalidate => {
+                            self.count(Outcome::Stale);
+                            let response = respond(
+                                &entry,
+                                age,
+                                Outcome::Stale,
+                                "tidegate; hit; detail=stale-while-revalidate",
+                                request_id,
+                            );
+                            // One background refresh per entry at a time.
+                            if entry.refreshing.swap(true, Ordering::AcqRel) {
+                                return Ok(Lookup::Answer(response));
+                            }
+                            let pending = Pending::forward(
+                                self.clone(),
+                                primary,
+                                Some(entry),
+                                headers,
+                                method,
+                                directives,
+                                None,
+                                true,
+                            );
+                            return Ok(Lookup::Refresh(response, pending));
+                        }
+                        Use::Forward => Some(entry),
+                    }
+                }
+                None => None,
+            };
+            if directives.only_if_cached {
+                return Err(ProxyError::NotCached);
+            }
+            // HEAD is never stored, so it has nothing to collapse on.
+            if method == Method::HEAD || waited {
+                return Ok(Lookup::Forward(Pending::forward(
+                    self.clone(),
+                    primary,
+                    stale,
+                    headers,
+                    method,
+                    directives,
+                    None,
+                    false,
+                )));
+            }
+            match self.collapser.join(&primary) {
+                Role::Leader(leader) => {
+                    return Ok(Lookup::Forward(Pending::forward(
+                        self.clone(),
+                        primary,
+                        stale,
+                        headers,
+                        method,
+                        directives,
+                        Some(leader),
+                        false,
+                    )));
+                }
+                Role::Alone => {
+                    return Ok(Lookup::Forward(Pending::forward(
+                        self.clone(),
+                        primary,
+                        stale,
+                        headers,
+                        method,
+                        directives,
+                        None,
+                        false,
+                    )));
+                }
+                Role::Waiter(done) => {
+                    collapse::wait(done, self.collapse_limit).await;
+                    waited = true;
+                }
+            }
+        }
+    }
+
+    /// Counts one request's outcome.
+    pub fn count(&self, outcome: Outcome) {
+        self.counts[outcome as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// How many requests had `outcome`.
+    pub fn counted(&self, outcome: Outcome) -> u64 {
+        self.counts[outcome as usize].load(Ordering::Relaxed)
+    }
+
+    /// Hits (fresh or stale, served without an execution) and misses (executions,
+    /// revalidations included), for the admin API's hit ratio; bypasses count in neither.
+    pub fn hits_and_misses(&self) -> (u64, u64) {
+        (
+            self.counted(Outcome::Hit) + self.counted(Outcome::Stale),
+            self.counted(Outcome::Miss) + self.counted(Outcome::Revalidated),
+        )
+    }
+
+    /// Bytes held.
+    pub fn bytes(&self) -> u64 {
+        self.store.bytes()
+    }
+
+    /// Removes stored responses that `matches` (key, entry); returns how many.
+    pub fn purge(&self, matches: impl Fn(&str, &Entry) -> bool) -> usize {
+        self.store.purge(matches)
+    }
+}
+
+/// A response served from `entry`, `age` old. Cloning the stored head and body is the
+/// whole cost: nothing is parsed on a hit.
+pub fn respond(
+    entry: &Entry,
+    age: Duration,
+    outcome: Outcome,
+    cache_status: &'static str,
+    request_id: &HeaderValue,
+) -> Response<ProxyBody> {
+    let mut response = Response::new(ProxyBody::full(entry.body.clone()));
+    *response.status_mut() = entry.status;
+    let headers: &mut HeaderMap = response.headers_mut();
+    *headers = entry.headers.clone();
+    headers.insert(header::AGE, HeaderValue::from(age.as_secs()));
+    headers.insert(X_TIDEGATE_CACHE, outcome.header());
+    headers.insert(CACHE_STATUS, HeaderValue::from_static(cache_status));
+    headers.insert(X_REQUEST_ID, request_id.clone());
+    response
+}

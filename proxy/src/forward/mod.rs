@@ -6,6 +6,7 @@
 //! inside the response body and are released by [`Completion`] once the body is sent.
 
 pub mod pool;
+mod refresh;
 mod upgrade;
 pub mod upstream;
 
@@ -24,6 +25,7 @@ use tidegate_scaler::Lease;
 use tokio::time::Instant;
 
 use crate::body::{BodyLimitExceeded, ClientBody, ProxyBody, RequestBody};
+use crate::cache::{Lookup, Outcome, Pending, Reply};
 use crate::error::ProxyError;
 use crate::headers::{self, X_REQUEST_ID};
 
@@ -95,7 +97,13 @@ pub async fn handle_direct(
             worker
                 .metrics
                 .record(function, error.status(), started.elapsed());
-            (error.to_response(name, Some(&request_id)), None)
+            let mut response = error.to_response(name, Some(&request_id));
+            // Every answer of a cache-enabled function says what the cache did.
+            if function.is_some_and(|i| worker.shared.functions[i].cache.is_some()) {
+                let status = "tidegate; fwd=uri-miss; detail=error";
+                crate::cache::pending::label(response.headers_mut(), Outcome::Miss, status);
+            }
+            (response, None)
         }
     };
     (response.map(|body| body.with_active(active)), tunnel)
@@ -157,6 +165,26 @@ async fn forward(
         return Err(ProxyError::BodyTooLarge { limit });
     }
 
+    // Answer from the response cache when it can, before any instance slot is taken: a
+    // hit never queues, never starts an instance, and is not an execution.
+    let mut cached = None;
+    let mut refresh = None;
+    if let Some(cache) = &shared.functions[route.function].cache {
+        let scheme = conn.forwarded.proto.to_str().unwrap_or("http");
+        let host = host_value.to_str().unwrap_or("");
+        match cache.lookup(&request, scheme, host, request_id).await? {
+            Lookup::Answer(response) => {
+                let elapsed = started.elapsed();
+                worker
+                    .metrics
+                    .record(Some(route.function), response.status(), elapsed);
+                return Ok((response, None));
+            }
+            Lookup::Refresh(response, pending) => refresh = Some((response, pending)),
+            Lookup::Forward(pending) => cached = Some(pending),
+        }
+    }
+
     // Rewrite the head for the instance.
     // Protocol switches exist in HTTP/1.1 only (RFC 9110 §7.8).
     let upgrade = request.version() == Version::HTTP_11 && headers::is_upgrade(request.headers());
@@ -182,10 +210,32 @@ async fn forward(
         Some(_) => RequestBody::checked(body),
         None => RequestBody::limited(body, limit),
     };
+    if let Some((response, pending)) = refresh {
+        // Served stale at once; one background request refreshes the stored copy.
+        let request = Request::from_parts(parts, RequestBody::empty());
+        let task = refresh::run(
+            worker.clone(),
+            route.function,
+            request,
+            pending,
+            request_id.clone(),
+        );
+        tokio::task::spawn_local(task);
+        worker
+            .metrics
+            .record(Some(route.function), response.status(), started.elapsed());
+        return Ok((response, None));
+    }
+    if let Some(pending) = &mut cached {
+        pending.prepare(&mut parts.headers);
+    }
     let upstream_request = Request::from_parts(parts, body);
 
     // Take a slot on the least-loaded instance, waiting if all are busy.
-    let (lease, waited) = acquire(worker, route.function, started, request_id).await?;
+    let (lease, waited) = match acquire(worker, route.function, started, request_id).await {
+        Ok(acquired) => acquired,
+        Err(error) => return stale_or(worker, route.function, started, cached, error, request_id),
+    };
     let instance = lease.instance().clone();
     let deadline = Instant::now() + shared.limits.request_timeout;
 
@@ -206,8 +256,13 @@ async fn forward(
         return Ok(switched);
     }
 
-    let mut response = send(worker, &lease, upstream_request, deadline).await?;
+    let mut response = match send(worker, &lease, upstream_request, deadline).await {
+        Ok(response) => response,
+        Err(error) => return stale_or(worker, route.function, started, cached, error, request_id),
+    };
     headers::remove_hop_by_hop(response.headers_mut(), false);
+    let reply =
+        cached.map(|p| p.on_response(response.status(), response.headers_mut(), request_id));
     response
         .headers_mut()
         .insert(X_REQUEST_ID, request_id.clone());
@@ -224,10 +279,40 @@ async fn forward(
         status,
         started,
     };
+    let capture = match reply {
+        Some(Reply::Cached(answer)) => {
+            // Answered from the cache after all (304, or stale on a 5xx): the function's
+            // own response ends here.
+            drop(ProxyBody::upstream(response.into_body(), completion));
+            return Ok((answer, None));
+        }
+        Some(Reply::Stream(capture)) => capture,
+        None => None,
+    };
     Ok((
-        response.map(|body| ProxyBody::upstream(body, completion)),
+        response.map(|body| ProxyBody::upstream_captured(body, completion, capture)),
         None,
     ))
+}
+
+/// The function could not be asked: the cache's stale copy if `stale-if-error` allows,
+/// else the error.
+fn stale_or(
+    worker: &Worker,
+    function: usize,
+    started: Instant,
+    pending: Option<Pending>,
+    error: ProxyError,
+    request_id: &HeaderValue,
+) -> Result<(Response<ProxyBody>, Option<Tunnel>), ProxyError> {
+    let Some(pending) = pending else {
+        return Err(error);
+    };
+    let response = pending.on_error(error, request_id)?;
+    worker
+        .metrics
+        .record(Some(function), response.status(), started.elapsed());
+    Ok((response, None))
 }
 
 /// The origin-form URI to send upstream, or `None` when the client's can be sent as is.
