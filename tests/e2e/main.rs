@@ -4,6 +4,7 @@
 //! standard output, which the harness reads. Nothing here sleeps to wait for readiness.
 
 mod admin;
+mod cache;
 mod config;
 mod early_answers;
 mod errors;

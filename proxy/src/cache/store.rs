@@ -170,6 +170,8 @@ impl Store {
     /// many responses were removed. Walks the whole store: for the admin API, not for
     /// the request path.
     pub fn purge(&self, matches: impl Fn(&str, &Entry) -> bool) -> usize {
+        // Apply recent inserts first: iteration may not see writes still buffered.
+        self.cache.run_pending_tasks();
         let mut purged = 0;
         let mut lists = Vec::new();
         for (key, value) in self.cache.iter() {

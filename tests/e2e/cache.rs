@@ -1,0 +1,443 @@
+//! The response cache end to end: the real binary in front of a scripted origin that
+//! counts its executions.
+
+mod origin;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::Request;
+use http_body_util::Empty;
+
+use crate::harness::{Answer, Tidegate, admin_get, admin_send, one_function, send, wait_until};
+use origin::Origin;
+
+fn start(origin: &Origin, cache: &str) -> Tidegate {
+    Tidegate::start(&one_function(
+        origin.addr,
+        "",
+        &format!("[functions.f.cache]\nenabled = true\n{cache}"),
+    ))
+}
+
+async fn request(
+    tidegate: &Tidegate,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Answer {
+    let mut builder = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", "cache.test");
+    for (name, value) in headers {
+        builder = builder.header(*name, *value);
+    }
+    send(
+        tidegate.http,
+        builder
+            .body(Empty::<Bytes>::new())
+            .expect("a valid request"),
+    )
+    .await
+}
+
+async fn get(tidegate: &Tidegate, path: &str) -> Answer {
+    request(tidegate, "GET", path, &[]).await
+}
+
+fn outcome(answer: &Answer) -> &str {
+    answer
+        .headers
+        .get("x-tidegate-cache")
+        .map(|v| v.to_str().expect("ASCII"))
+        .unwrap_or("none")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stored_answer_is_served_without_an_execution() {
+    let origin = Origin::start().await;
+    let tidegate = start(&origin, "");
+    let first = get(&tidegate, "/a?x=1&y=2&cc=max-age%3D60").await;
+    assert_eq!(outcome(&first), "MISS");
+    assert!(
+        first.headers["cache-status"]
+            .to_str()
+            .unwrap()
+            .contains("stored")
+    );
+    let second = get(&tidegate, "/a?cc=max-age%3D60&y=2&x=1").await;
+    assert_eq!(
+        outcome(&second),
+        "HIT",
+        "query parameter order does not matter"
+    );
+    assert_eq!(second.body, first.body);
+    assert!(second.headers.contains_key("age"), "a hit carries Age");
+    assert_eq!(second.headers["cache-status"], "tidegate; hit");
+    let head = request(&tidegate, "HEAD", "/a?x=1&y=2&cc=max-age%3D60", &[]).await;
+    assert_eq!(outcome(&head), "HIT", "HEAD is served from the stored GET");
+    assert!(head.body.is_empty());
+    assert_eq!(origin.executions(), 1);
+
+    let state = admin_get(tidegate.admin, "/v1/functions/f", None)
+        .await
+        .json();
+    assert_eq!(state["cache"]["hits"], 2);
+    assert_eq!(state["cache"]["misses"], 1);
+    let metrics = admin_get(tidegate.admin, "/metrics", None).await.text();
+    assert!(
+        metrics.contains("tidegate_cache_requests_total{function=\"f\",result=\"hit\"} 2"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("tidegate_cache_bytes{function=\"f\"}"));
+}
+
+/// One row per storing and use rule: the request sent twice, the second's outcome, and
+/// the executions the two cost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn storing_and_use_rules() {
+    let origin = Origin::start().await;
+    let tidegate = start(&origin, "");
+    let rows: &[(&str, &str, &str, &[(&str, &str)], &str, usize)] = &[
+        ("max-age", "GET", "cc=max-age%3D60", &[], "HIT", 1),
+        ("s-maxage", "GET", "cc=s-maxage%3D60", &[], "HIT", 1),
+        ("no-store", "GET", "cc=no-store", &[], "MISS", 2),
+        (
+            "private",
+            "GET",
+            "cc=private%2Cmax-age%3D60",
+            &[],
+            "MISS",
+            2,
+        ),
+        ("no caching headers", "GET", "", &[], "MISS", 2),
+        (
+            "status 500 without directives",
+            "GET",
+            "status=500",
+            &[],
+            "MISS",
+            2,
+        ),
+        (
+            "Authorization, no permission",
+            "GET",
+            "cc=max-age%3D60",
+            &[("authorization", "Bearer x")],
+            "MISS",
+            2,
+        ),
+        (
+            "Authorization with public",
+            "GET",
+            "cc=public%2Cmax-age%3D60",
+            &[("authorization", "Bearer x")],
+            "HIT",
+            1,
+        ),
+        ("Vary: *", "GET", "cc=max-age%3D60&vary=*", &[], "MISS", 2),
+        (
+            "Vary, same value",
+            "GET",
+            "cc=max-age%3D60&vary=accept-language",
+            &[("accept-language", "fr")],
+            "HIT",
+            1,
+        ),
+        (
+            "heuristic from Last-Modified",
+            "GET",
+            "lm=Tue%2C%2006%20Nov%201984%2008%3A49%3A37%20GMT",
+            &[],
+            "HIT",
+            1,
+        ),
+        (
+            "request no-store",
+            "GET",
+            "cc=max-age%3D60",
+            &[("cache-control", "no-store")],
+            "MISS",
+            2,
+        ),
+        (
+            "request max-age=0, no validator",
+            "GET",
+            "cc=max-age%3D60",
+            &[("cache-control", "max-age=0")],
+            "MISS",
+            2,
+        ),
+        (
+            "request no-cache, ETag",
+            "GET",
+            "cc=max-age%3D60&etag=%22v1%22",
+            &[("cache-control", "no-cache")],
+            "REVALIDATED",
+            2,
+        ),
+        (
+            "request min-fresh too long",
+            "GET",
+            "cc=max-age%3D60",
+            &[("cache-control", "min-fresh=120")],
+            "MISS",
+            2,
+        ),
+        ("POST", "POST", "cc=max-age%3D60", &[], "BYPASS", 2),
+        (
+            "Range",
+            "GET",
+            "cc=max-age%3D60",
+            &[("range", "bytes=0-1")],
+            "BYPASS",
+            2,
+        ),
+    ];
+    for (i, (what, method, query, headers, want, executions)) in rows.iter().enumerate() {
+        let before = origin.executions();
+        let path = format!("/rule{i}?{query}");
+        request(&tidegate, method, &path, headers).await;
+        let second = request(&tidegate, method, &path, headers).await;
+        assert_eq!(outcome(&second), *want, "{what}");
+        assert_eq!(
+            origin.executions() - before,
+            *executions,
+            "executions: {what}"
+        );
+    }
+
+    // Vary with another value is another variant.
+    let path = "/vary?cc=max-age%3D60&vary=accept-language";
+    let fr = request(&tidegate, "GET", path, &[("accept-language", "fr")]).await;
+    let de = request(&tidegate, "GET", path, &[("accept-language", "de")]).await;
+    assert_eq!(
+        outcome(&de),
+        "MISS",
+        "another Vary value is another variant"
+    );
+    let fr_again = request(&tidegate, "GET", path, &[("accept-language", "fr")]).await;
+    assert_eq!((outcome(&fr_again), &fr_again.body), ("HIT", &fr.body));
+
+    // only-if-cached: from the cache or 504.
+    let stored = request(
+        &tidegate,
+        "GET",
+        "/rule0?cc=max-age%3D60",
+        &[("cache-control", "only-if-cached")],
+    )
+    .await;
+    assert_eq!(outcome(&stored), "HIT");
+    let missing = request(
+        &tidegate,
+        "GET",
+        "/nothing",
+        &[("cache-control", "only-if-cached")],
+    )
+    .await;
+    assert_eq!(missing.status, 504);
+    assert_eq!(missing.error_code(), "NOT_CACHED");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hundred_concurrent_misses_cost_one_execution() {
+    let origin = Origin::start().await;
+    let tidegate = std::sync::Arc::new(start(&origin, ""));
+    let mut requests = tokio::task::JoinSet::new();
+    for _ in 0..100 {
+        let tidegate = tidegate.clone();
+        requests.spawn(async move { get(&tidegate, "/collapse?cc=max-age%3D60&sleep=500").await });
+    }
+    let mut bodies = Vec::new();
+    while let Some(answer) = requests.join_next().await {
+        let answer = answer.expect("the request task runs");
+        assert_eq!(answer.status, 200);
+        bodies.push(answer.body);
+    }
+    assert_eq!(
+        origin.executions(),
+        1,
+        "one execution for 100 identical misses"
+    );
+    assert!(bodies.iter().all(|b| b == "exec 1"));
+
+    // An answer that cannot be stored releases the waiters to the function at once.
+    let mut requests = tokio::task::JoinSet::new();
+    for _ in 0..10 {
+        let tidegate = tidegate.clone();
+        requests.spawn(async move { get(&tidegate, "/uncacheable?cc=no-store&sleep=300").await });
+    }
+    let started = std::time::Instant::now();
+    while let Some(answer) = requests.join_next().await {
+        assert_eq!(answer.expect("the request task runs").status, 200);
+    }
+    assert_eq!(origin.executions(), 11, "each uncacheable request executes");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "waiters were not serialised"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stale_while_revalidate_answers_at_once_and_refreshes_once() {
+    let origin = Origin::start().await;
+    let tidegate = start(&origin, "");
+    let path = "/swr?cc=max-age%3D1%2Cstale-while-revalidate%3D60&sleep=200";
+    assert_eq!(get(&tidegate, path).await.body, "exec 1");
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let started = std::time::Instant::now();
+    let stale = get(&tidegate, path).await;
+    let again = get(&tidegate, path).await;
+    assert!(
+        started.elapsed() < Duration::from_millis(200),
+        "stale answers do not wait for the function"
+    );
+    assert_eq!(
+        (outcome(&stale), &stale.body[..]),
+        ("STALE", &b"exec 1"[..])
+    );
+    assert_eq!(outcome(&again), "STALE");
+    wait_until("the background refresh stored a new copy", || async {
+        outcome(&get(&tidegate, path).await) == "HIT"
+    })
+    .await;
+    assert_eq!(origin.executions(), 2, "one background refresh");
+    assert_eq!(get(&tidegate, path).await.body, "exec 2");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stale_if_error_serves_when_the_instances_are_gone() {
+    let origin = Origin::start().await;
+    let tidegate = start(&origin, "");
+    let allowed = "/sie?cc=max-age%3D1%2Cstale-if-error%3D60";
+    let forbidden = "/sie?cc=max-age%3D1%2Cstale-if-error%3D60%2Cmust-revalidate";
+    get(&tidegate, allowed).await;
+    get(&tidegate, forbidden).await;
+    origin.stop();
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let stale = get(&tidegate, allowed).await;
+    assert_eq!((stale.status.as_u16(), outcome(&stale)), (200, "STALE"));
+    assert_eq!(stale.body, "exec 1");
+    let refused = get(&tidegate, forbidden).await;
+    assert_eq!(refused.status, 502, "must-revalidate forbids stale answers");
+    assert_eq!(outcome(&refused), "MISS", "errors are labelled too");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stale_copies_are_revalidated_with_their_etag() {
+    let origin = Origin::start().await;
+    let tidegate = start(&origin, "");
+    let path = "/reval?cc=max-age%3D1&etag=%22e1%22";
+    assert_eq!(outcome(&get(&tidegate, path).await), "MISS");
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let revalidated = get(&tidegate, path).await;
+    assert_eq!(outcome(&revalidated), "REVALIDATED");
+    assert_eq!(
+        revalidated.body, "exec 1",
+        "the stored body, validated by a 304"
+    );
+    assert_eq!(
+        outcome(&get(&tidegate, path).await),
+        "HIT",
+        "fresh again after the 304"
+    );
+    assert_eq!(origin.executions(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn default_ttl_and_unsafe_methods_invalidate() {
+    let origin = Origin::start().await;
+    let tidegate = start(&origin, "default_ttl = \"60s\"");
+    assert_eq!(outcome(&get(&tidegate, "/doc").await), "MISS");
+    assert_eq!(
+        outcome(&get(&tidegate, "/doc").await),
+        "HIT",
+        "default_ttl stores a plain answer"
+    );
+    assert_eq!(
+        outcome(&request(&tidegate, "PUT", "/doc", &[]).await),
+        "BYPASS"
+    );
+    assert_eq!(
+        outcome(&get(&tidegate, "/doc").await),
+        "MISS",
+        "a PUT invalidates its target"
+    );
+
+    get(&tidegate, "/other").await;
+    request(&tidegate, "POST", "/form?location=%2Fother", &[]).await;
+    assert_eq!(
+        outcome(&get(&tidegate, "/other").await),
+        "MISS",
+        "Location is invalidated too"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn purge_by_url_prefix_tag_and_function() {
+    let origin = Origin::start().await;
+    let tidegate = start(&origin, "");
+    let paths = [
+        "/p/a?cc=max-age%3D60&tag=red",
+        "/p/b?cc=max-age%3D60&tag=blue",
+        "/q/c?cc=max-age%3D60&tag=red",
+        "/q/d?cc=max-age%3D60",
+    ];
+    for path in paths {
+        get(&tidegate, path).await;
+    }
+    let purge = |body: &'static str| admin_send(tidegate.admin, "POST", "/v1/cache/purge", body);
+    let purged = |answer: Answer| answer.json()["purged"].as_u64().expect("a count");
+
+    let url = r#"{"function": "f", "url": "http://cache.test/p/a?tag=red&cc=max-age%3D60"}"#;
+    assert_eq!(purged(purge(url).await), 1);
+    assert_eq!(outcome(&get(&tidegate, paths[0]).await), "MISS");
+    assert_eq!(
+        purged(purge(r#"{"function": "f", "prefix": "/p/"}"#).await),
+        2
+    );
+    assert_eq!(outcome(&get(&tidegate, paths[1]).await), "MISS");
+    // /p/a (red) went with the prefix; /q/c is the red one left.
+    assert_eq!(purged(purge(r#"{"function": "f", "tag": "red"}"#).await), 1);
+    assert_eq!(outcome(&get(&tidegate, paths[2]).await), "MISS");
+    assert_eq!(outcome(&get(&tidegate, paths[3]).await), "HIT");
+    // Left: /p/b, /q/c (stored again above) and /q/d.
+    assert_eq!(purged(purge(r#"{"function": "f"}"#).await), 3);
+    assert_eq!(outcome(&get(&tidegate, paths[3]).await), "MISS");
+    assert_eq!(purge(r#"{"function": "nope"}"#).await.status, 404);
+    assert_eq!(
+        purge(r#"{"function": "f", "url": "/x", "tag": "y"}"#)
+            .await
+            .status,
+        400
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eviction_keeps_the_cache_within_max_bytes() {
+    let origin = Origin::start().await;
+    let tidegate = start(&origin, "max_bytes = \"64KiB\"");
+    for i in 0..40 {
+        let answer = get(&tidegate, &format!("/big{i}?cc=max-age%3D60&size=4096")).await;
+        assert_eq!(answer.body.len(), 4096);
+    }
+    let state = admin_get(tidegate.admin, "/v1/functions/f", None)
+        .await
+        .json();
+    let bytes = state["cache"]["bytes"].as_u64().expect("bytes held");
+    assert!(bytes > 0 && bytes <= 64 * 1024, "held {bytes} bytes");
+    let mut hits = 0;
+    for i in 0..40 {
+        if outcome(&get(&tidegate, &format!("/big{i}?cc=max-age%3D60&size=4096")).await) == "HIT" {
+            hits += 1;
+        }
+    }
+    assert!(hits < 40, "some answers were evicted");
+    // An object over an eighth of max_bytes is not stored at all.
+    get(&tidegate, "/huge?cc=max-age%3D60&size=20000").await;
+    assert_eq!(
+        outcome(&get(&tidegate, "/huge?cc=max-age%3D60&size=20000").await),
+        "MISS"
+    );
+}
