@@ -99,7 +99,16 @@ async fn a_stored_answer_is_served_without_an_execution() {
 async fn storing_and_use_rules() {
     let origin = Origin::start().await;
     let tidegate = start(&origin, "");
-    let rows: &[(&str, &str, &str, &[(&str, &str)], &str, usize)] = &[
+    // (what, method, query, request headers, second outcome, executions)
+    type Row<'a> = (
+        &'a str,
+        &'a str,
+        &'a str,
+        &'a [(&'a str, &'a str)],
+        &'a str,
+        usize,
+    );
+    let rows: &[Row] = &[
         ("max-age", "GET", "cc=max-age%3D60", &[], "HIT", 1),
         ("s-maxage", "GET", "cc=s-maxage%3D60", &[], "HIT", 1),
         ("no-store", "GET", "cc=no-store", &[], "MISS", 2),

@@ -44,6 +44,8 @@ fn heuristically_cacheable(status: StatusCode) -> bool {
 /// Decides whether the answer to a request may be stored by a shared cache (RFC 9111 §3,
 /// §3.5), and for how long it is fresh (§4.2.1). `now` is the wall-clock time the
 /// response arrived, used when it carries no `Date`.
+// The RFC's inputs, each named: a struct of them would only be built to be taken apart.
+#[allow(clippy::too_many_arguments)]
 pub fn storable(
     method: &Method,
     request: &HeaderMap,

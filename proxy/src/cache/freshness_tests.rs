@@ -295,7 +295,8 @@ fn storable_and_lifetime_table() {
 #[test]
 fn initial_age_table() {
     let s = Duration::from_secs;
-    let rows: &[(&str, &[(&str, &str)], u64, u64)] = &[
+    type Row<'a> = (&'a str, &'a [(&'a str, &'a str)], u64, u64);
+    let rows: &[Row] = &[
         ("no Date, no Age: the exchange's delay", &[], 2, 2),
         ("Age plus delay", &[("age", "10")], 1, 11),
         (

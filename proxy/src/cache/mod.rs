@@ -104,9 +104,9 @@ pub enum Lookup {
     /// Answer with this response; the function is not asked.
     Answer(Response<ProxyBody>),
     /// Answer with this (stale) response, and refresh the entry in the background.
-    Refresh(Response<ProxyBody>, Pending),
+    Refresh(Response<ProxyBody>, Box<Pending>),
     /// Ask the function; the [`Pending`] handles its answer.
-    Forward(Pending),
+    Forward(Box<Pending>),
 }
 
 impl FunctionCache {
@@ -153,11 +153,11 @@ impl FunctionCache {
                 Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE
             );
             let invalidate = unsafe_method.then(|| (scheme.to_owned(), host.to_owned()));
-            return Ok(Lookup::Forward(Pending::bypass(
+            return Ok(Lookup::Forward(Box::new(Pending::bypass(
                 self.clone(),
                 primary,
                 invalidate,
-            )));
+            ))));
         }
         let directives = if headers.contains_key(header::CACHE_CONTROL)
             || headers.contains_key(header::PRAGMA)
@@ -213,7 +213,7 @@ impl FunctionCache {
                             if entry.refreshing.swap(true, Ordering::AcqRel) {
                                 return Ok(Lookup::Answer(response));
                             }
-                            let pending = Pending::forward(
+                            let pending = Box::new(Pending::forward(
                                 self.clone(),
                                 primary,
                                 Some(entry),
@@ -222,7 +222,7 @@ impl FunctionCache {
                                 directives,
                                 None,
                                 true,
-                            );
+                            ));
                             return Ok(Lookup::Refresh(response, pending));
                         }
                         Use::Forward => Some(entry),
@@ -233,49 +233,31 @@ impl FunctionCache {
             if directives.only_if_cached {
                 return Err(ProxyError::NotCached);
             }
-            // HEAD is never stored, so it has nothing to collapse on.
-            if method == Method::HEAD || waited {
-                return Ok(Lookup::Forward(Pending::forward(
-                    self.clone(),
-                    primary,
-                    stale,
-                    headers,
-                    method,
-                    directives,
-                    None,
-                    false,
-                )));
-            }
-            match self.collapser.join(&primary) {
-                Role::Leader(leader) => {
-                    return Ok(Lookup::Forward(Pending::forward(
-                        self.clone(),
-                        primary,
-                        stale,
-                        headers,
-                        method,
-                        directives,
-                        Some(leader),
-                        false,
-                    )));
+            // HEAD is never stored, so it has nothing to collapse on; a request that
+            // already waited once goes on rather than waiting again.
+            let leader = if method == Method::HEAD || waited {
+                None
+            } else {
+                match self.collapser.join(&primary) {
+                    Role::Leader(leader) => Some(leader),
+                    Role::Alone => None,
+                    Role::Waiter(done) => {
+                        collapse::wait(done, self.collapse_limit).await;
+                        waited = true;
+                        continue;
+                    }
                 }
-                Role::Alone => {
-                    return Ok(Lookup::Forward(Pending::forward(
-                        self.clone(),
-                        primary,
-                        stale,
-                        headers,
-                        method,
-                        directives,
-                        None,
-                        false,
-                    )));
-                }
-                Role::Waiter(done) => {
-                    collapse::wait(done, self.collapse_limit).await;
-                    waited = true;
-                }
-            }
+            };
+            return Ok(Lookup::Forward(Box::new(Pending::forward(
+                self.clone(),
+                primary,
+                stale,
+                headers,
+                method,
+                directives,
+                leader,
+                false,
+            ))));
         }
     }
 

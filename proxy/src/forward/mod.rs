@@ -301,7 +301,7 @@ fn stale_or(
     worker: &Worker,
     function: usize,
     started: Instant,
-    pending: Option<Pending>,
+    pending: Option<Box<Pending>>,
     error: ProxyError,
     request_id: &HeaderValue,
 ) -> Result<(Response<ProxyBody>, Option<Tunnel>), ProxyError> {

@@ -18,7 +18,7 @@ pub(super) async fn run(
     worker: Rc<Worker>,
     function: usize,
     mut request: Request<RequestBody>,
-    mut pending: Pending,
+    mut pending: Box<Pending>,
     request_id: HeaderValue,
 ) {
     pending.prepare(request.headers_mut());
