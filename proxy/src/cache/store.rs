@@ -46,6 +46,26 @@ pub struct Entry {
 }
 
 impl Entry {
+    /// A response stored now, arriving with age zero, with no tags: for benches and tests.
+    pub fn new(status: StatusCode, headers: HeaderMap, body: Bytes, policy: Policy) -> Self {
+        Entry {
+            status,
+            headers,
+            body,
+            stored_at: Instant::now(),
+            initial_age: Duration::ZERO,
+            policy,
+            tags: Box::new([]),
+            generation: 0,
+            refreshing: AtomicBool::new(false),
+        }
+    }
+
+    /// Its age now, by tokio's clock.
+    pub fn current_age(&self) -> Duration {
+        self.age(Instant::now())
+    }
+
     /// Its current age (RFC 9111 §4.2.3 `current_age`).
     pub fn age(&self, now: Instant) -> Duration {
         self.initial_age + now.saturating_duration_since(self.stored_at)
