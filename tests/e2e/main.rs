@@ -13,6 +13,7 @@ mod instances;
 mod lifecycle;
 mod logs;
 mod proxying;
+mod queue;
 mod scaling;
 mod tls;
 mod upstream;
