@@ -189,14 +189,17 @@ async fn forward(
     let instance = lease.instance().clone();
     let deadline = Instant::now() + shared.limits.request_timeout;
 
+    // The exchange and the upgrade are boxed: their state is most of this future's size,
+    // and a request waiting in the queue would otherwise hold it unused (100,000 queued
+    // requests held 3.9 KB of future each). One allocation per request buys that back.
     if upgrade {
-        let switched = forward_upgrade(
+        let switched = Box::pin(forward_upgrade(
             upstream_request,
             lease,
             instance.addr(),
             deadline,
             request_id,
-        )
+        ))
         .await?;
         // A switched connection has no response body to complete: count it at the answer.
         // Its duration is the time to the switch, not the tunnel's life.
@@ -206,7 +209,7 @@ async fn forward(
         return Ok(switched);
     }
 
-    let mut response = send(worker, &lease, upstream_request, deadline).await?;
+    let mut response = Box::pin(send(worker, &lease, upstream_request, deadline)).await?;
     headers::remove_hop_by_hop(response.headers_mut(), false);
     response
         .headers_mut()
