@@ -11,6 +11,9 @@
 //! - `fleet`: [`Fleet::try_acquire`](tidegate_scaler::Fleet::try_acquire) and dropping the
 //!   lease at 1, 4, 32 and 256 instances, alone and with a second thread contending,
 //!   against a mutex around a vector of counts ([`fleets::MutexFleet`]).
+//! - `queue`: queueing a request and dispatching the most urgent at depths of 10, 10,000
+//!   and 100,000, against one vector scanned at each dispatch ([`queues::VecQueue`]); and
+//!   the whole handoff of a freed slot through `Queue` and a real fleet.
 //! - `config`: parsing `examples/full.toml` and a 1,000-route file, against bare TOML
 //!   parsing; and building the routing table. Cold paths, measured as a reference.
 //!
@@ -29,6 +32,7 @@
 //! of `tidegate-proxy`, `tidegate-scaler` and `tidegate-config`, and never asserts on speed.
 
 pub mod fleets;
+pub mod queues;
 pub mod requests;
 pub mod routes;
 

@@ -180,6 +180,18 @@ pub enum ClientBody {
     Empty,
 }
 
+impl ClientBody {
+    /// A watch for the client hanging up while the request waits, for bodies read by
+    /// tidegate's own HTTP/1.1 server. hyper's connections need none for HTTP/2: a reset
+    /// or closed stream drops the request's future, and with it its place in the queue.
+    pub fn hangup(&self) -> Option<crate::server::h1::HangUp> {
+        match self {
+            ClientBody::H1(body) => body.hangup(),
+            ClientBody::Hyper(_) | ClientBody::Empty => None,
+        }
+    }
+}
+
 impl Body for ClientBody {
     type Data = Bytes;
     type Error = BoxError;
@@ -235,6 +247,11 @@ struct Limit {
 }
 
 impl RequestBody {
+    /// See [`ClientBody::hangup`].
+    pub fn hangup(&self) -> Option<crate::server::h1::HangUp> {
+        self.inner.hangup()
+    }
+
     /// A body with nothing in it.
     pub fn empty() -> Self {
         RequestBody {

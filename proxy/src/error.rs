@@ -54,6 +54,10 @@ pub enum ProxyError {
     /// The proxy is shutting down.
     #[error("the proxy is shutting down")]
     ShuttingDown,
+    /// The client closed its connection while the request waited in the queue. Nobody
+    /// reads this answer; it exists to be counted and logged (as nginx's 499).
+    #[error("the client closed the connection while the request was queued")]
+    ClientGone,
     /// An admin request without a valid token.
     #[error("a valid bearer token is required")]
     Unauthorized,
@@ -84,6 +88,7 @@ impl ProxyError {
             ProxyError::HeadTooLarge => "HEADERS_TOO_LARGE",
             ProxyError::BadRequest(_) | ProxyError::InvalidBody(_) => "BAD_REQUEST",
             ProxyError::ShuttingDown => "SHUTTING_DOWN",
+            ProxyError::ClientGone => "CLIENT_CLOSED",
             ProxyError::Unauthorized => "UNAUTHORIZED",
             ProxyError::NotFound(_) => "NOT_FOUND",
             ProxyError::MethodNotAllowed => "METHOD_NOT_ALLOWED",
@@ -104,6 +109,9 @@ impl ProxyError {
             ProxyError::HeadTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ProxyError::BadRequest(_) | ProxyError::InvalidBody(_) => StatusCode::BAD_REQUEST,
             ProxyError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            ProxyError::ClientGone => {
+                StatusCode::from_u16(499).expect("499 is within the valid status range")
+            }
             ProxyError::Unauthorized => StatusCode::UNAUTHORIZED,
             ProxyError::NotFound(_) => StatusCode::NOT_FOUND,
             ProxyError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -198,6 +206,7 @@ mod tests {
             ProxyError::BadRequest("x"),
             ProxyError::HeadTooLarge,
             ProxyError::ShuttingDown,
+            ProxyError::ClientGone,
             ProxyError::Unauthorized,
             ProxyError::NotFound("x"),
             ProxyError::MethodNotAllowed,

@@ -5,7 +5,8 @@
 //! - [`server`]: worker threads (one single-threaded runtime each) accept client
 //!   connections and serve HTTP/1.1, HTTP/2 and TLS.
 //! - [`forward`]: each request is routed ([`route`]), given a slot on an instance by the
-//!   function's fleet (in `tidegate-scaler`), rewritten ([`headers`]) and forwarded on a
+//!   function's fleet (in `tidegate-scaler`) or, when none is free, waits for one in the
+//!   function's priority [`queue`]; it is rewritten ([`headers`]) and forwarded on a
 //!   per-worker connection pool; the response streams back ([`body`]).
 //! - [`error`]: every error the proxy answers on its own, mapped to a response in one place.
 //! - [`admin`]: health, metrics and the functions' state, on the control thread.
@@ -23,6 +24,7 @@ pub mod headers;
 pub mod http1;
 pub mod idhash;
 pub mod metrics;
+pub mod queue;
 pub mod route;
 pub mod server;
 pub mod state;

@@ -34,6 +34,14 @@ pub const INSTANCES: &str = "tidegate_instances";
 pub const DESIRED_INSTANCES: &str = "tidegate_desired_instances";
 /// `tidegate_queue_depth{function,priority}`.
 pub const QUEUE_DEPTH: &str = "tidegate_queue_depth";
+/// `tidegate_queue_wait_seconds{function,priority}`: time from queueing to a slot.
+pub const QUEUE_WAIT: &str = "tidegate_queue_wait_seconds";
+/// `tidegate_queue_rejected_total{function,reason}`: requests that left the queue without
+/// a slot (`full`, `displaced`, `timeout`, `scale_failed`, `shutting_down`).
+pub const QUEUE_REJECTED: &str = "tidegate_queue_rejected_total";
+/// `tidegate_queue_unknown_priority_total{function}`: priority header values that named no
+/// configured class (the request fell back to the route's or the default class).
+pub const QUEUE_UNKNOWN_PRIORITY: &str = "tidegate_queue_unknown_priority_total";
 /// `tidegate_panic_mode{function}`: 1 while the policy is in panic mode.
 pub const PANIC_MODE: &str = "tidegate_panic_mode";
 
@@ -77,8 +85,10 @@ pub fn update_gauges(shared: &Shared) {
         };
         gauge!(DESIRED_INSTANCES, "function" => name.clone()).set(desired as f64);
         gauge!(PANIC_MODE, "function" => name.clone()).set(if panic { 1.0 } else { 0.0 });
-        gauge!(QUEUE_DEPTH, "function" => name.clone(), "priority" => "normal")
-            .set(fleet.waiting() as f64);
+        for (class, depth) in function.queue.snapshot().depths {
+            gauge!(QUEUE_DEPTH, "function" => name.clone(), "priority" => class.to_string())
+                .set(depth as f64);
+        }
         // The cache counts in atomics on the request path; the counters are brought up to
         // date here, at scrape time.
         if let Some(cache) = &function.cache {

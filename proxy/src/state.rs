@@ -14,6 +14,7 @@ use tidegate_scaler::{Controller, Fleet, ScaleHandle};
 use tokio::sync::watch;
 
 use crate::cache::FunctionCache;
+use crate::queue::{Queue, Refusal};
 use crate::route::Router;
 
 /// State shared by all workers and the admin API.
@@ -53,10 +54,8 @@ pub struct FunctionRuntime {
     pub fleet: Arc<Fleet>,
     /// Starts and stops its instances.
     pub provider: Arc<dyn Provider>,
-    /// Longest wait for a free instance slot.
-    pub queue_timeout: Duration,
-    /// Most requests waiting for a slot at once.
-    pub max_waiting: usize,
+    /// Its requests waiting for an instance slot; the fleet hands freed slots to it.
+    pub queue: Arc<Queue>,
     /// Its controller's handle, for functions that scale (`command`); `None` for fixed
     /// `endpoints`.
     pub scale: Option<ScaleHandle>,
@@ -80,6 +79,8 @@ impl Shared {
                     name.as_str(),
                     function.scaling.container_concurrency,
                 ));
+                let queue = Arc::new(Queue::new(Arc::from(name.as_str()), &function.queue));
+                fleet.set_handoff(queue.clone());
                 // Validation guarantees exactly one of `endpoints` and `command`.
                 let provider: Arc<dyn Provider> = if function.is_static() {
                     Arc::new(StaticProvider::new(function.endpoints.clone()))
@@ -104,8 +105,7 @@ impl Shared {
                     name: Arc::from(name.as_str()),
                     fleet,
                     provider,
-                    queue_timeout: function.queue.timeout,
-                    max_waiting: function.queue.max_depth,
+                    queue,
                     scale,
                     cache: function.cache.enabled.then(|| {
                         Arc::new(FunctionCache::new(
@@ -168,7 +168,7 @@ impl Shutdown {
     pub fn expire(&self, functions: &[FunctionRuntime]) {
         self.expired.store(true, Ordering::Release);
         for function in functions {
-            function.fleet.wake_waiters();
+            function.queue.refuse_all(Refusal::ShuttingDown);
         }
     }
 

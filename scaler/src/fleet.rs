@@ -8,10 +8,14 @@
 //! A [`Lease`] is a claim on one request slot of one instance. It is released when dropped,
 //! which is what makes "the request is finished" and "the slot is free again" the same
 //! event: the proxy keeps the lease alive in the response body until the last byte is sent.
-//! Releasing wakes one request waiting for a slot, if any waits.
+//!
+//! Requests that find no free slot wait outside this crate, in the proxy's queue. The fleet
+//! tells that queue when a slot may have become free (a release, a new or newly ready
+//! instance) through the [`SlotHandoff`] it was given, and the queue hands the slot to one
+//! waiter of its choosing: no waiter is woken only to find the slot taken.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use arc_swap::ArcSwap;
 use tokio::sync::Notify;
@@ -29,16 +33,31 @@ pub struct FleetCounts {
     pub draining: usize,
 }
 
-/// All instances of one function, and the requests waiting for a slot on one of them.
+/// Where a fleet offers slots that may have become free: the requests waiting for one.
+///
+/// The proxy's queue implements it. The fleet calls [`SlotHandoff::offer`] after every
+/// release and whenever an instance is added, becomes ready, or the fleet starts failing;
+/// the implementation leases the free slots ([`Fleet::try_acquire`]) and gives each to the
+/// waiter it chooses. A release with nobody waiting must cost next to nothing: `offer` is
+/// on every request's path.
+pub trait SlotHandoff: Send + Sync + std::fmt::Debug {
+    /// A slot may be free, or the fleet changed (an instance added or ready, the fleet
+    /// failing): serve waiters. Called without any lock of the fleet held.
+    fn offer(&self, fleet: &Arc<Fleet>);
+
+    /// Requests waiting for a slot now: the controller's "queued".
+    fn queued(&self) -> usize;
+}
+
+/// All instances of one function, and where requests waiting for a slot are served.
 #[derive(Debug)]
 pub struct Fleet {
     function: Arc<str>,
     container_concurrency: u32,
     instances: ArcSwap<Vec<Arc<Instance>>>,
-    // Requests blocked in `wait_for_slot`. Read on every release, so a release with no
-    // waiter costs one atomic load and no wake-up.
-    waiters: AtomicUsize,
-    slot_freed: Notify,
+    // The requests waiting for a slot (the proxy's queue). Unset in fleets used without
+    // a proxy (the controller's tests, benches): then nobody waits.
+    handoff: OnceLock<Arc<dyn SlotHandoff>>,
     // Raised by requests that find no ready instance; the function's controller listens.
     capacity_wanted: Notify,
     // Set by the controller while instances keep failing to start.
@@ -53,8 +72,7 @@ impl Fleet {
             function: function.into(),
             container_concurrency,
             instances: ArcSwap::from_pointee(Vec::new()),
-            waiters: AtomicUsize::new(0),
-            slot_freed: Notify::new(),
+            handoff: OnceLock::new(),
             capacity_wanted: Notify::new(),
             failing: AtomicBool::new(false),
         }
@@ -70,13 +88,18 @@ impl Fleet {
         self.container_concurrency
     }
 
+    /// Sets where freed slots go (once; later calls are ignored and return false).
+    pub fn set_handoff(&self, handoff: Arc<dyn SlotHandoff>) -> bool {
+        self.handoff.set(handoff).is_ok()
+    }
+
     /// A snapshot of the instances.
     pub fn instances(&self) -> Arc<Vec<Arc<Instance>>> {
         self.instances.load_full()
     }
 
     /// Adds an instance. A ready instance is offered to waiting requests at once.
-    pub fn add(&self, instance: Arc<Instance>) {
+    pub fn add(self: &Arc<Self>, instance: Arc<Instance>) {
         self.instances.rcu(|current| {
             let mut next = Vec::with_capacity(current.len() + 1);
             next.extend(current.iter().cloned());
@@ -100,8 +123,8 @@ impl Fleet {
         removed
     }
 
-    /// Moves an instance to Ready and offers it to waiting requests at once.
-    pub fn mark_ready(&self, instance: &Instance) {
+    /// Moves an instance to Ready and offers its slots to waiting requests at once.
+    pub fn mark_ready(self: &Arc<Self>, instance: &Instance) {
         instance.set_state(InstanceState::Ready);
         self.wake_waiters();
     }
@@ -119,9 +142,9 @@ impl Fleet {
         self.capacity_wanted.notified().await;
     }
 
-    /// Records whether instances keep failing to start. Setting it wakes every waiting
-    /// request, which then answers `SCALE_FAILED` rather than wait out its timeout.
-    pub fn set_failing(&self, failing: bool) {
+    /// Records whether instances keep failing to start. Setting it tells the waiting
+    /// requests, which then answer `SCALE_FAILED` rather than wait out their timeout.
+    pub fn set_failing(self: &Arc<Self>, failing: bool) {
         let was = self.failing.swap(failing, Ordering::AcqRel);
         if failing && !was {
             self.wake_waiters();
@@ -156,9 +179,9 @@ impl Fleet {
             .sum()
     }
 
-    /// Requests waiting for a slot.
+    /// Requests waiting for a slot (the queue's depth).
     pub fn waiting(&self) -> usize {
-        self.waiters.load(Ordering::Relaxed)
+        self.handoff.get().map_or(0, |handoff| handoff.queued())
     }
 
     /// Leases a slot on the ready instance with the fewest requests in flight, or `None`
@@ -206,53 +229,28 @@ impl Fleet {
         }
     }
 
-    /// Registers interest in the next freed slot. Create the wait *before* re-checking
-    /// [`Fleet::try_acquire`], so a slot freed between the two is not missed.
-    pub fn slot_wait(self: &Arc<Self>) -> SlotWait {
-        self.waiters.fetch_add(1, Ordering::Relaxed);
-        SlotWait {
-            fleet: self.clone(),
+    /// Offers free slots to the waiting requests, e.g. when a new instance became ready
+    /// or the fleet started failing.
+    pub fn wake_waiters(self: &Arc<Self>) {
+        if let Some(handoff) = self.handoff.get() {
+            handoff.offer(self);
         }
     }
 
-    /// Wakes every waiting request, e.g. when a new instance became ready or shutdown ends
-    /// the wait.
-    pub fn wake_waiters(&self) {
-        self.slot_freed.notify_waiters();
-    }
-
-    fn release(&self, instance: &Instance) {
+    fn release(self: &Arc<Self>, instance: &Instance) {
         instance.release_slot();
-        if self.waiters.load(Ordering::Relaxed) > 0 {
-            // `notify_one` stores a permit when nobody is parked yet, so a waiter between
-            // `slot_wait` and `notified().await` still sees this release.
-            self.slot_freed.notify_one();
+        if let Some(handoff) = self.handoff.get() {
+            // Pairs with the fence a waiter takes between enqueueing and its own re-check
+            // of the fleet: either the handoff sees that waiter, or the waiter sees this
+            // slot. Without it both could miss the other and the slot stay idle.
+            std::sync::atomic::fence(Ordering::SeqCst);
+            handoff.offer(self);
         }
     }
 }
 
 /// Fleets larger than this route by sampling two instances instead of scanning all.
 pub const POWER_OF_TWO_ABOVE: usize = 32;
-
-/// A registered waiter for a free slot; dropping it withdraws the registration.
-#[derive(Debug)]
-pub struct SlotWait {
-    fleet: Arc<Fleet>,
-}
-
-impl SlotWait {
-    /// Resolves when a slot may have been freed (or [`Fleet::wake_waiters`] was called);
-    /// the caller then tries [`Fleet::try_acquire`] again.
-    pub async fn notified(&self) {
-        self.fleet.slot_freed.notified().await;
-    }
-}
-
-impl Drop for SlotWait {
-    fn drop(&mut self) {
-        self.fleet.waiters.fetch_sub(1, Ordering::Relaxed);
-    }
-}
 
 /// A claim on one request slot of one instance, released when dropped.
 #[derive(Debug)]
@@ -374,29 +372,6 @@ mod tests {
         );
         assert!(fleet.instances().iter().all(|i| i.in_flight() == 1));
         drop(leases);
-    }
-
-    #[tokio::test]
-    async fn a_release_wakes_a_waiter() {
-        let fleet = fleet_with(1, 1);
-        let lease = fleet.try_acquire().expect("the only slot");
-        let wait = fleet.slot_wait();
-        assert!(fleet.try_acquire().is_none());
-        let waiter = {
-            let fleet = fleet.clone();
-            tokio::spawn(async move {
-                loop {
-                    if let Some(lease) = fleet.try_acquire() {
-                        return lease.instance().id();
-                    }
-                    wait.notified().await;
-                }
-            })
-        };
-        tokio::task::yield_now().await;
-        drop(lease);
-        assert_eq!(waiter.await.expect("waiter task"), InstanceId(0));
-        assert_eq!(fleet.waiting(), 0, "the waiter deregistered");
     }
 
     #[test]

@@ -26,5 +26,5 @@ mod probe;
 pub mod provider;
 
 pub use controller::{Controller, ScaleHandle};
-pub use fleet::{Fleet, FleetCounts, Instance, InstanceId, InstanceState, Lease, SlotWait};
+pub use fleet::{Fleet, FleetCounts, Instance, InstanceId, InstanceState, Lease, SlotHandoff};
 pub use policy::{Decision, Manual, Observations, Policy, Reason, Sample};

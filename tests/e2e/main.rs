@@ -14,6 +14,7 @@ mod instances;
 mod lifecycle;
 mod logs;
 mod proxying;
+mod queue;
 mod scaling;
 mod tls;
 mod upstream;

@@ -198,6 +198,7 @@ fn function_json(function: &FunctionRuntime) -> Value {
         "failing": fleet.is_failing(),
         "in_flight": fleet.in_flight(),
         "queued": fleet.waiting(),
+        "queue": queue_json(function),
         "panic": panic,
         "cache": cache_json(function),
     })
@@ -217,6 +218,22 @@ fn cache_json(function: &FunctionRuntime) -> Value {
         hits as f64 / total as f64
     };
     json!({ "hits": hits, "misses": misses, "hit_ratio": ratio, "bytes": cache.bytes() })
+}
+
+/// The queue: waiters per class (by the class they were queued in), the longest wait so
+/// far in seconds (`null` when empty), and recent dispatches from the queue per second.
+fn queue_json(function: &FunctionRuntime) -> Value {
+    let snapshot = function.queue.snapshot();
+    let depth: serde_json::Map<String, Value> = snapshot
+        .depths
+        .iter()
+        .map(|(class, n)| (class.to_string(), Value::from(*n)))
+        .collect();
+    json!({
+        "depth": depth,
+        "oldest_wait_seconds": snapshot.oldest_wait.map(|d| d.as_secs_f64()),
+        "drain_per_second": snapshot.drain_per_second,
+    })
 }
 
 fn fleet_json(function: &FunctionRuntime) -> Value {

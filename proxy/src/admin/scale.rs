@@ -88,7 +88,6 @@ pub(super) fn manual_json(manual: Option<Manual>) -> Value {
 mod tests {
     use super::*;
     use std::sync::Arc;
-    use std::time::Duration;
     use tidegate_scaler::Fleet;
     use tidegate_scaler::provider::StaticProvider;
 
@@ -97,8 +96,10 @@ mod tests {
             name: Arc::from("hello"),
             fleet: Arc::new(Fleet::new("hello", 0)),
             provider: Arc::new(StaticProvider::new(Vec::new())),
-            queue_timeout: Duration::from_secs(1),
-            max_waiting: 1,
+            queue: Arc::new(crate::queue::Queue::new(
+                Arc::from("hello"),
+                &toml::from_str("").expect("the default queue table"),
+            )),
             scale: None,
             cache: None,
         }

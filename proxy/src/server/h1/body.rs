@@ -12,6 +12,7 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 
+use super::HangUp;
 use crate::http1::{BodyError, Framing, Reader};
 
 /// The read side of a client connection, and the framing of the current request's body.
@@ -29,6 +30,11 @@ impl H1Body {
     /// The body of the request whose framing `read` holds.
     pub(super) fn new(read: Rc<RefCell<ReadSide>>) -> Self {
         H1Body { read }
+    }
+
+    /// A watch for the client hanging up, reading nothing (see [`HangUp`]).
+    pub fn hangup(&self) -> Option<HangUp> {
+        HangUp::watch(&self.read.borrow().reader.half)
     }
 }
 

@@ -16,6 +16,7 @@
 //! `respond` write the answer; `switch` leaves HTTP/1.1 (a protocol switch, HTTP/2).
 
 mod body;
+mod hangup;
 mod head;
 mod prefixed;
 mod respond;
@@ -23,6 +24,7 @@ mod response_head;
 mod switch;
 
 pub use body::H1Body;
+pub use hangup::HangUp;
 pub use response_head::DateCache;
 
 use std::cell::RefCell;
