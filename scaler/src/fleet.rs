@@ -206,12 +206,31 @@ impl Fleet {
             // The sampled pair is full or not ready: fall back to the full scan.
         }
 
-        // Retry the scan while claims race: another thread may take the slot between our
-        // read of `in_flight` and our claim.
+        self.claim_least_loaded(&instances, None)
+    }
+
+    /// Leases a slot on the least-loaded ready instance other than `avoid`, or `None`
+    /// when no other ready instance has a free slot: where a request goes when its
+    /// instance could not even be connected to.
+    pub fn try_acquire_other(self: &Arc<Self>, avoid: &Instance) -> Option<Lease> {
+        let instances = self.instances.load();
+        self.claim_least_loaded(&instances, Some(avoid))
+    }
+
+    // The full scan. It retries while claims race: another thread may take the slot
+    // between our read of `in_flight` and our claim.
+    fn claim_least_loaded(
+        self: &Arc<Self>,
+        instances: &[Arc<Instance>],
+        avoid: Option<&Instance>,
+    ) -> Option<Lease> {
+        let limit = self.container_concurrency;
         loop {
             let mut best: Option<&Arc<Instance>> = None;
-            for instance in instances.iter() {
-                if instance.state() != InstanceState::Ready {
+            for instance in instances {
+                if instance.state() != InstanceState::Ready
+                    || avoid.is_some_and(|avoid| std::ptr::eq(avoid, &**instance))
+                {
                     continue;
                 }
                 let load = instance.in_flight();
@@ -267,6 +286,19 @@ impl Lease {
     /// The instance this lease routes to.
     pub fn instance(&self) -> &Arc<Instance> {
         &self.instance
+    }
+
+    /// Moves this lease to another ready instance with a free slot, freeing the slot it
+    /// held; false (and unchanged) when there is none.
+    pub fn reroute(&mut self) -> bool {
+        match self.fleet.try_acquire_other(&self.instance) {
+            Some(other) => {
+                // Assigning drops the old lease, which releases its slot.
+                *self = other;
+                true
+            }
+            None => false,
+        }
     }
 }
 
@@ -330,6 +362,32 @@ mod tests {
         }
         drop(leases);
         assert_eq!(fleet.in_flight(), 0, "dropping a lease releases its slot");
+    }
+
+    #[test]
+    fn a_rerouted_lease_moves_to_another_instance_and_frees_its_slot() {
+        let fleet = fleet_with(2, 2);
+        let mut lease = fleet.try_acquire().expect("a free slot");
+        let first = lease.instance().id();
+        assert!(lease.reroute(), "the other instance has free slots");
+        assert_ne!(lease.instance().id(), first);
+        assert_eq!(
+            fleet.in_flight(),
+            1,
+            "the first instance's slot was released"
+        );
+
+        // With the other instance full, there is nowhere to go: the lease stays put.
+        let on_first = fleet
+            .try_acquire_other(lease.instance())
+            .expect("a free slot");
+        let _fills_second = fleet
+            .try_acquire_other(on_first.instance())
+            .expect("a slot");
+        let mut last = fleet.try_acquire().expect("the last slot");
+        assert_eq!(last.instance().id(), first);
+        assert!(!last.reroute(), "every other slot is taken");
+        assert_eq!(last.instance().id(), first);
     }
 
     #[test]

@@ -232,7 +232,7 @@ async fn forward(
     let upstream_request = Request::from_parts(parts, body);
 
     // Take a slot on the least-loaded instance, waiting in the queue if all are busy.
-    let (lease, waited) = match acquire(worker, route, &upstream_request, request_id).await {
+    let (mut lease, waited) = match acquire(worker, route, &upstream_request, request_id).await {
         Ok(acquired) => acquired,
         Err(error) => return stale_or(worker, route.function, started, cached, error, request_id),
     };
@@ -259,7 +259,7 @@ async fn forward(
         return Ok(switched);
     }
 
-    let mut response = match Box::pin(send(worker, &lease, upstream_request, deadline)).await {
+    let mut response = match Box::pin(send(worker, &mut lease, upstream_request, deadline)).await {
         Ok(response) => response,
         Err(error) => return stale_or(worker, route.function, started, cached, error, request_id),
     };
@@ -430,23 +430,37 @@ fn server_timing(waited: Waited) -> HeaderValue {
     HeaderValue::try_from(value).expect("digits and ASCII punctuation")
 }
 
+/// How many other instances a request may try when its instance refuses connections.
+const MAX_REROUTES: u32 = 2;
+
 /// Sends the request on a pooled connection, retrying once on a fresh connection when a
-/// reused one turns out closed before anything of the request was processed.
+/// reused one turns out closed before anything of the request was processed, and on
+/// another instance (moving `lease`) when the instance cannot be connected to at all.
 async fn send(
     worker: &Worker,
-    lease: &Lease,
+    lease: &mut Lease,
     request: Request<RequestBody>,
     deadline: Instant,
 ) -> Result<Response<UpstreamBody>, ProxyError> {
-    let instance = lease.instance();
     let (parts, mut body) = request.into_parts();
     let exchange = async {
         let mut retried = false;
+        let mut reroutes = 0;
         loop {
-            let (conn, reused) = worker.pools.checkout(instance.id(), instance.addr()).await.map_err(|error| {
-                tracing::debug!(instance = %instance.id(), %error, "cannot connect to instance");
-                ProxyError::UpstreamUnavailable
-            })?;
+            let instance = lease.instance().clone();
+            let (conn, reused) = match worker.pools.checkout(instance.id(), instance.addr()).await {
+                Ok(checked_out) => checked_out,
+                Err(error) => {
+                    tracing::debug!(instance = %instance.id(), %error, "cannot connect to instance");
+                    // Nothing was sent, so another instance may take the request: the
+                    // instance may have just died, before its provider noticed.
+                    if reroutes < MAX_REROUTES && lease.reroute() {
+                        reroutes += 1;
+                        continue;
+                    }
+                    return Err(ProxyError::UpstreamUnavailable);
+                }
+            };
             // A retry needs the body again; only an empty one can be replayed, and only
             // an empty one is retryable anyway.
             let this_body = std::mem::replace(&mut body, RequestBody::empty());

@@ -26,7 +26,7 @@ pub(super) async fn run(
     let started = Instant::now();
     let function = route.function;
     let name = &worker.shared.functions[function].name;
-    let lease = match acquire(&worker, &route, &request, &request_id).await {
+    let mut lease = match acquire(&worker, &route, &request, &request_id).await {
         Ok((lease, _)) => lease,
         Err(error) => {
             tracing::debug!(function = %name, code = error.code(), "background refresh found no instance");
@@ -34,7 +34,7 @@ pub(super) async fn run(
         }
     };
     let deadline = Instant::now() + worker.shared.limits.request_timeout;
-    let mut response = match send(&worker, &lease, request, deadline).await {
+    let mut response = match send(&worker, &mut lease, request, deadline).await {
         Ok(response) => response,
         Err(error) => {
             tracing::debug!(function = %name, code = error.code(), "background refresh failed");
