@@ -180,11 +180,16 @@ pub enum ClientBody {
     Empty,
 }
 
-impl ClientBody {
+/// A request body that can tell when its client hangs up: what a queued request watches.
+pub trait WatchHangup {
     /// A watch for the client hanging up while the request waits, for bodies read by
     /// tidegate's own HTTP/1.1 server. hyper's connections need none for HTTP/2: a reset
     /// or closed stream drops the request's future, and with it its place in the queue.
-    pub fn hangup(&self) -> Option<crate::server::h1::HangUp> {
+    fn hangup(&self) -> Option<crate::server::h1::HangUp>;
+}
+
+impl WatchHangup for ClientBody {
+    fn hangup(&self) -> Option<crate::server::h1::HangUp> {
         match self {
             ClientBody::H1(body) => body.hangup(),
             ClientBody::Hyper(_) | ClientBody::Empty => None,
@@ -246,12 +251,13 @@ struct Limit {
     remaining: u64,
 }
 
-impl RequestBody {
-    /// See [`ClientBody::hangup`].
-    pub fn hangup(&self) -> Option<crate::server::h1::HangUp> {
+impl WatchHangup for RequestBody {
+    fn hangup(&self) -> Option<crate::server::h1::HangUp> {
         self.inner.hangup()
     }
+}
 
+impl RequestBody {
     /// A body with nothing in it.
     pub fn empty() -> Self {
         RequestBody {

@@ -112,13 +112,7 @@ where
     let service = {
         let worker = worker.clone();
         let state = state.clone();
-        service_fn(move |request| {
-            let worker = worker.clone();
-            let state = state.clone();
-            async move {
-                Ok::<_, std::convert::Infallible>(forward::handle(worker, state, request).await)
-            }
-        })
+        service_fn(move |request| forward::handle(worker.clone(), state.clone(), request))
     };
     let connection = worker
         .http
