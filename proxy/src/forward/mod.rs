@@ -215,7 +215,7 @@ async fn forward(
         let request = Request::from_parts(parts, RequestBody::empty());
         let task = refresh::run(
             worker.clone(),
-            route.function,
+            route.clone(),
             request,
             pending,
             request_id.clone(),

@@ -11,20 +11,22 @@ use super::{Completion, acquire, send};
 use crate::body::{ProxyBody, RequestBody};
 use crate::cache::{Pending, Reply};
 use crate::headers;
+use crate::route::RouteMatch;
 use crate::server::Worker;
 
 /// Sends `request` (already rewritten for the instance) and stores the answer.
 pub(super) async fn run(
     worker: Rc<Worker>,
-    function: usize,
+    route: RouteMatch,
     mut request: Request<RequestBody>,
     mut pending: Box<Pending>,
     request_id: HeaderValue,
 ) {
     pending.prepare(request.headers_mut());
     let started = Instant::now();
+    let function = route.function;
     let name = &worker.shared.functions[function].name;
-    let lease = match acquire(&worker, function, started, &request_id).await {
+    let lease = match acquire(&worker, &route, &request, &request_id).await {
         Ok((lease, _)) => lease,
         Err(error) => {
             tracing::debug!(function = %name, code = error.code(), "background refresh found no instance");
