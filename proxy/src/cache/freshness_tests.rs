@@ -151,7 +151,7 @@ fn storable_and_lifetime_table() {
             &[("cache-control", "no-store")],
             200,
             &[("cache-control", "max-age=60")],
-            Err("no-store"),
+            Err("request-no-store"),
         ),
         row(
             "private",
@@ -223,6 +223,72 @@ fn storable_and_lifetime_table() {
             &[("cache-control", "no-cache"), ("etag", "\"v\"")],
             Ok(0),
         ),
+        row(
+            "a 304 to the client's own If-None-Match",
+            &[("if-none-match", "\"v\"")],
+            304,
+            &[("etag", "\"v\"")],
+            Err("client-conditional"),
+        ),
+        row(
+            "a 304 to the client's own If-Modified-Since",
+            &[("if-modified-since", NOW)],
+            304,
+            &[],
+            Err("client-conditional"),
+        ),
+        row(
+            "max-age=0 without validator: nothing could use it",
+            &[],
+            200,
+            &[("cache-control", "max-age=0")],
+            Err("no-freshness"),
+        ),
+        row(
+            "s-maxage=0 without validator",
+            &[],
+            200,
+            &[("cache-control", "s-maxage=0, max-age=60")],
+            Err("no-freshness"),
+        ),
+        row(
+            "no-cache with a lifetime but no validator",
+            &[],
+            200,
+            &[("cache-control", "no-cache, max-age=60")],
+            Err("no-freshness"),
+        ),
+        row(
+            "max-age=0 with ETag: stored for validation",
+            &[],
+            200,
+            &[("cache-control", "max-age=0"), ("etag", "\"v\"")],
+            Ok(0),
+        ),
+        row(
+            "max-age=0 with stale-while-revalidate: served stale while refreshed",
+            &[],
+            200,
+            &[("cache-control", "max-age=0, stale-while-revalidate=30")],
+            Ok(0),
+        ),
+        row(
+            "max-age=0 with stale-if-error: served when the function fails",
+            &[],
+            200,
+            &[("cache-control", "max-age=0, stale-if-error=30")],
+            Ok(0),
+        ),
+        row(
+            "max-age=0, stale-if-error forbidden by must-revalidate",
+            &[],
+            200,
+            &[(
+                "cache-control",
+                "max-age=0, stale-if-error=30, must-revalidate",
+            )],
+            Err("no-freshness"),
+        ),
         Row {
             what: "POST is not stored",
             method: Method::POST,
@@ -285,11 +351,37 @@ fn storable_and_lifetime_table() {
             Duration::from_secs(row.default_ttl),
             now(),
         )
-        .map(|l| l.fresh_for.as_secs());
+        .map(|l| l.fresh_for.as_secs())
+        .map_err(NotStored::reason);
         assert_eq!(got, row.want, "{}", row.what);
     }
     // Keep the names used so the table reads in terms of the RFC's fields.
     let _ = (AUTHORIZATION, CACHE_CONTROL);
+}
+
+#[test]
+fn only_refusals_from_the_response_speak_for_every_request() {
+    let rows = [
+        (NotStored::Method, false),
+        (NotStored::ClientConditional, false),
+        (NotStored::RequestNoStore, false),
+        (NotStored::Authorization, false),
+        (NotStored::Status, true),
+        (NotStored::NoStore, true),
+        (NotStored::Private, true),
+        (NotStored::SetCookie, true),
+        (NotStored::VaryStar, true),
+        (NotStored::NoFreshness, true),
+        (NotStored::TooLarge, true),
+    ];
+    for (refusal, from_response) in rows {
+        assert_eq!(
+            refusal.depends_on_response(),
+            from_response,
+            "{}",
+            refusal.reason()
+        );
+    }
 }
 
 #[test]

@@ -25,7 +25,7 @@ use tidegate_scaler::Lease;
 use tokio::time::Instant;
 
 use crate::body::{BodyLimitExceeded, ClientBody, ProxyBody, RequestBody};
-use crate::cache::{Lookup, Outcome, Pending, Reply};
+use crate::cache::{ErrorLabel, Lookup, Outcome, Pending, Reply};
 use crate::error::ProxyError;
 use crate::headers::{self, X_REQUEST_ID};
 
@@ -79,34 +79,52 @@ pub async fn handle_direct(
         }
     };
 
-    let mut function = None;
+    let cacheable_method = matches!(*request.method(), Method::GET | Method::HEAD);
+    let mut learned = Learned::default();
     let (response, tunnel) = match forward(
         &worker,
         &conn,
         request,
         &request_id,
         started,
-        &mut function,
+        &mut learned,
     )
     .await
     {
         Ok(forwarded) => forwarded,
         Err(error) => {
+            let function = learned.function;
             let name = function.map(|i| &*worker.shared.functions[i].name);
             tracing::debug!(function = name, code = error.code(), request_id = ?request_id, "request refused");
             worker
                 .metrics
                 .record(function, error.status(), started.elapsed());
             let mut response = error.to_response(name, Some(&request_id));
-            // Every answer of a cache-enabled function says what the cache did.
+            // Every answer of a cache-enabled function says what the cache did; an error
+            // the cache never saw forwarded nothing.
             if function.is_some_and(|i| worker.shared.functions[i].cache.is_some()) {
-                let status = "tidegate; fwd=uri-miss; detail=error";
-                crate::cache::pending::label(response.headers_mut(), Outcome::Miss, status);
+                let label = learned.cache.unwrap_or_else(|| {
+                    ErrorLabel::unforwarded(if cacheable_method {
+                        Outcome::Miss
+                    } else {
+                        Outcome::Bypass
+                    })
+                });
+                label.apply(response.headers_mut());
             }
             (response, None)
         }
     };
     (response.map(|body| body.with_active(active)), tunnel)
+}
+
+/// What [`forward`] learned about a request before it failed, for the error response.
+#[derive(Default)]
+struct Learned {
+    /// The function the request was routed to.
+    function: Option<usize>,
+    /// How the cache labels the error, once it has seen the request.
+    cache: Option<ErrorLabel>,
 }
 
 async fn forward(
@@ -115,7 +133,7 @@ async fn forward(
     mut request: Request<ClientBody>,
     request_id: &HeaderValue,
     started: Instant,
-    function: &mut Option<usize>,
+    learned: &mut Learned,
 ) -> Result<(Response<ProxyBody>, Option<Tunnel>), ProxyError> {
     let shared = &worker.shared;
     if shared.shutdown.has_expired() {
@@ -154,7 +172,7 @@ async fn forward(
     let Some(route) = shared.router.lookup(host, path) else {
         return Err(ProxyError::NoRoute);
     };
-    *function = Some(route.function);
+    learned.function = Some(route.function);
 
     // Refuse a body declared too large before taking an instance slot for it.
     let limit = shared.limits.max_body_bytes;
@@ -211,7 +229,9 @@ async fn forward(
         None => RequestBody::limited(body, limit),
     };
     if let Some((response, pending)) = refresh {
-        // Served stale at once; one background request refreshes the stored copy.
+        // Served stale at once; one background request refreshes the stored copy. It is
+        // a GET even for a HEAD client: only a GET's answer can be stored.
+        parts.method = Method::GET;
         let request = Request::from_parts(parts, RequestBody::empty());
         let task = refresh::run(
             worker.clone(),
@@ -234,7 +254,14 @@ async fn forward(
     // Take a slot on the least-loaded instance, waiting in the queue if all are busy.
     let (lease, waited) = match acquire(worker, route, &upstream_request, request_id).await {
         Ok(acquired) => acquired,
-        Err(error) => return stale_or(worker, route.function, started, cached, error, request_id),
+        Err(error) => {
+            let failed = Failed {
+                function: route.function,
+                started,
+                forwarded: false,
+            };
+            return stale_or(worker, failed, cached, error, request_id, learned);
+        }
     };
     let instance = lease.instance().clone();
     let deadline = Instant::now() + shared.limits.request_timeout;
@@ -250,18 +277,40 @@ async fn forward(
             deadline,
             request_id,
         ))
-        .await?;
+        .await;
+        let (mut response, tunnel) = match switched {
+            Ok(switched) => switched,
+            Err(error) => {
+                let failed = Failed {
+                    function: route.function,
+                    started,
+                    forwarded: true,
+                };
+                return stale_or(worker, failed, cached, error, request_id, learned);
+            }
+        };
+        // The cache did not take part, and says so like on every answer.
+        if let Some(pending) = cached {
+            pending.on_response(response.status(), response.headers_mut(), request_id);
+        }
         // A switched connection has no response body to complete: count it at the answer.
         // Its duration is the time to the switch, not the tunnel's life.
         worker
             .metrics
-            .record(Some(route.function), switched.0.status(), started.elapsed());
-        return Ok(switched);
+            .record(Some(route.function), response.status(), started.elapsed());
+        return Ok((response, tunnel));
     }
 
     let mut response = match Box::pin(send(worker, &lease, upstream_request, deadline)).await {
         Ok(response) => response,
-        Err(error) => return stale_or(worker, route.function, started, cached, error, request_id),
+        Err(error) => {
+            let failed = Failed {
+                function: route.function,
+                started,
+                forwarded: true,
+            };
+            return stale_or(worker, failed, cached, error, request_id, learned);
+        }
     };
     headers::remove_hop_by_hop(response.headers_mut(), false);
     let reply =
@@ -298,24 +347,40 @@ async fn forward(
     ))
 }
 
-/// The function could not be asked: the cache's stale copy if `stale-if-error` allows,
-/// else the error.
-fn stale_or(
-    worker: &Worker,
+/// A request the function could not answer.
+struct Failed {
     function: usize,
     started: Instant,
+    /// Whether the request was sent to an instance (the exchange failed) or not (no slot).
+    forwarded: bool,
+}
+
+/// The function could not be asked: the cache's stale copy if `stale-if-error` allows,
+/// else the error, with the cache's label for it in `learned`.
+fn stale_or(
+    worker: &Worker,
+    failed: Failed,
     pending: Option<Box<Pending>>,
     error: ProxyError,
     request_id: &HeaderValue,
+    learned: &mut Learned,
 ) -> Result<(Response<ProxyBody>, Option<Tunnel>), ProxyError> {
     let Some(pending) = pending else {
         return Err(error);
     };
-    let response = pending.on_error(error, request_id)?;
-    worker
-        .metrics
-        .record(Some(function), response.status(), started.elapsed());
-    Ok((response, None))
+    match pending.on_error(error, failed.forwarded, request_id) {
+        Ok(response) => {
+            let elapsed = failed.started.elapsed();
+            worker
+                .metrics
+                .record(Some(failed.function), response.status(), elapsed);
+            Ok((response, None))
+        }
+        Err((error, label)) => {
+            learned.cache = Some(label);
+            Err(error)
+        }
+    }
 }
 
 /// The origin-form URI to send upstream, or `None` when the client's can be sent as is.
