@@ -344,7 +344,7 @@ async fn stale_while_revalidate_answers_at_once_and_refreshes_once() {
     assert_eq!(get(&tidegate, quick).await.body, "exec 2");
     tokio::time::sleep(Duration::from_millis(2100)).await;
 
-    // The refresh carries the client's headers, so this one's sleeps in the function.
+    // The refresh carries the client's headers: this one sleeps 30 s in the function.
     let stale = answered_meanwhile(slow_get(tidegate.clone(), slow)).await;
     assert_eq!(
         (outcome(&stale), &stale.body[..]),
