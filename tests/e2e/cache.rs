@@ -1,6 +1,7 @@
 //! The response cache end to end: the real binary in front of a scripted origin that
 //! counts its executions.
 
+mod conditional;
 mod labels;
 mod origin;
 mod refusals;

@@ -351,6 +351,59 @@ pub enum Use {
     Forward,
 }
 
+/// Whether a client's own conditions (`If-None-Match`, else `If-Modified-Since`) find the
+/// stored response unchanged, so that a `304` answers it (RFC 9111 §4.3.2, RFC 9110
+/// §13.1.1, §13.1.3). Only a 2xx is ever compared (RFC 9110 §13.2.1): the conditions
+/// apply to a representation.
+pub fn not_modified_for(request: &HeaderMap, status: StatusCode, stored: &HeaderMap) -> bool {
+    if !status.is_success() {
+        return false;
+    }
+    // `If-None-Match` wins: `If-Modified-Since` is ignored when it is present.
+    if request.contains_key(IF_NONE_MATCH) {
+        let Some(etag) = stored.get(ETAG).and_then(|v| v.to_str().ok()) else {
+            return false;
+        };
+        return request
+            .get_all(IF_NONE_MATCH)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(entity_tags)
+            .any(|asked| asked == "*" || weak_match(asked, etag));
+    }
+    let Some(since) = request.get(IF_MODIFIED_SINCE).and_then(http_date) else {
+        return false;
+    };
+    // The stored response's Last-Modified, else its Date (RFC 9111 §4.3.2).
+    let modified = stored.get(LAST_MODIFIED).or_else(|| stored.get(DATE));
+    modified
+        .and_then(http_date)
+        .is_some_and(|modified| modified <= since)
+}
+
+/// The members of an `If-None-Match` list. An entity tag is quoted and may hold commas,
+/// so the list is split on the commas between quotes only.
+fn entity_tags(list: &str) -> impl Iterator<Item = &str> {
+    let mut quoted = false;
+    list.split(move |c| {
+        if c == '"' {
+            quoted = !quoted;
+        }
+        c == ',' && !quoted
+    })
+    .map(str::trim)
+    .filter(|tag| !tag.is_empty())
+}
+
+/// RFC 9110 §8.8.3.2 weak comparison: the opaque tags are equal, `W/` or not.
+fn weak_match(a: &str, b: &str) -> bool {
+    fn opaque(tag: &str) -> &str {
+        let tag = tag.trim();
+        tag.strip_prefix("W/").unwrap_or(tag)
+    }
+    opaque(a) == opaque(b)
+}
+
 /// Parses an HTTP date.
 pub fn http_date(value: &HeaderValue) -> Option<SystemTime> {
     httpdate::parse_http_date(value.to_str().ok()?).ok()

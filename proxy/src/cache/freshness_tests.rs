@@ -593,3 +593,86 @@ fn not_modified_updates_headers_but_not_the_body_length() {
     assert_eq!(stored["x-new"], "2");
     assert_eq!(stored.get_all("etag").iter().count(), 1);
 }
+
+#[test]
+fn client_conditions_table() {
+    let stored = map(&[
+        ("etag", "W/\"v1\""),
+        ("last-modified", "Sun, 06 Nov 1994 07:49:37 GMT"),
+    ]);
+    type Row<'a> = (&'a str, &'a [(&'a str, &'a str)], u16, bool);
+    let rows: &[Row] = &[
+        ("no conditions", &[], 200, false),
+        ("same ETag", &[("if-none-match", "\"v1\"")], 200, true),
+        (
+            "weak comparison",
+            &[("if-none-match", "W/\"v1\"")],
+            200,
+            true,
+        ),
+        (
+            "one of a list",
+            &[("if-none-match", "\"a,b\", \"v1\"")],
+            200,
+            true,
+        ),
+        ("another ETag", &[("if-none-match", "\"v2\"")], 200, false),
+        (
+            "a comma inside a tag",
+            &[("if-none-match", "\"v1,\"")],
+            200,
+            false,
+        ),
+        ("any", &[("if-none-match", "*")], 200, true),
+        ("not for a 404", &[("if-none-match", "*")], 404, false),
+        (
+            "If-Modified-Since after Last-Modified",
+            &[("if-modified-since", NOW)],
+            200,
+            true,
+        ),
+        (
+            "If-Modified-Since before Last-Modified",
+            &[("if-modified-since", "Sun, 06 Nov 1994 06:49:37 GMT")],
+            200,
+            false,
+        ),
+        (
+            "If-None-Match wins over If-Modified-Since",
+            &[("if-none-match", "\"v2\""), ("if-modified-since", NOW)],
+            200,
+            false,
+        ),
+        (
+            "an invalid date",
+            &[("if-modified-since", "yesterday")],
+            200,
+            false,
+        ),
+    ];
+    for (what, request, status, want) in rows {
+        let status = StatusCode::from_u16(*status).expect("a status");
+        assert_eq!(
+            not_modified_for(&map(request), status, &stored),
+            *want,
+            "{what}"
+        );
+    }
+    let without_etag = map(&[("date", NOW)]);
+    assert!(
+        !not_modified_for(
+            &map(&[("if-none-match", "\"v1\"")]),
+            StatusCode::OK,
+            &without_etag
+        ),
+        "no ETag stored: If-None-Match cannot match"
+    );
+    assert!(
+        not_modified_for(
+            &map(&[("if-modified-since", NOW)]),
+            StatusCode::OK,
+            &without_etag
+        ),
+        "Date stands in for a missing Last-Modified"
+    );
+}

@@ -144,6 +144,8 @@ impl FunctionCache {
             headers,
         );
         let head = method == Method::HEAD;
+        let conditional = headers.contains_key(header::IF_NONE_MATCH)
+            || headers.contains_key(header::IF_MODIFIED_SINCE);
         if !(method == Method::GET || head) {
             // Unsafe methods invalidate what they may have changed (RFC 9111 §4.4).
             let unsafe_method = !matches!(*method, Method::OPTIONS | Method::TRACE);
@@ -169,11 +171,16 @@ impl FunctionCache {
             let stale = match self.store.get(&primary, headers) {
                 Some(entry) => {
                     let age = entry.age(Instant::now());
-                    // A HEAD is answered from the stored GET: its head, with the
+                    // A client's own conditions that the copy meets get a 304 (RFC 9111
+                    // §4.3.2). A HEAD is answered from the stored GET: its head, with the
                     // Content-Length the GET's body has (RFC 9110 §9.3.2).
                     let answer = |outcome, cache_status| {
                         let mut response = respond(&entry, age, outcome, cache_status, request_id);
-                        if head {
+                        if conditional
+                            && freshness::not_modified_for(headers, entry.status, &entry.headers)
+                        {
+                            not_modified(&mut response);
+                        } else if head {
                             head_only(&mut response, &entry);
                         }
                         response
@@ -327,6 +334,34 @@ fn with_ttl(cache_status: &str, fresh_for: Duration, age: Duration) -> HeaderVal
     };
     HeaderValue::try_from(format!("{cache_status}; ttl={ttl}"))
         .expect("Cache-Status is built from ASCII tokens and digits")
+}
+
+/// Turns an answer from a stored copy into a `304 Not Modified`: no body, and only the
+/// header fields RFC 9110 §15.4.5 has a 304 repeat (with `Last-Modified`, which guides
+/// caches without an `ETag`), besides the cache's own.
+fn not_modified(response: &mut Response<ProxyBody>) {
+    const KEPT: [HeaderName; 11] = [
+        header::CACHE_CONTROL,
+        header::CONTENT_LOCATION,
+        header::DATE,
+        header::ETAG,
+        header::EXPIRES,
+        header::VARY,
+        header::LAST_MODIFIED,
+        header::AGE,
+        X_TIDEGATE_CACHE,
+        CACHE_STATUS,
+        X_REQUEST_ID,
+    ];
+    let full = std::mem::take(response.headers_mut());
+    let headers = response.headers_mut();
+    for name in KEPT {
+        for value in full.get_all(&name) {
+            headers.append(name.clone(), value.clone());
+        }
+    }
+    *response.status_mut() = http::StatusCode::NOT_MODIFIED;
+    *response.body_mut() = ProxyBody::empty();
 }
 
 /// Turns an answer from `entry` into the answer to a HEAD: no body, and the

@@ -112,9 +112,11 @@ impl Pending {
         refresh: bool,
     ) -> Self {
         // Validate a stored copy ourselves unless the client sent its own conditions,
-        // whose 304 is then the client's to receive.
-        let own_conditions = request.contains_key(header::IF_NONE_MATCH)
-            || request.contains_key(header::IF_MODIFIED_SINCE);
+        // whose 304 is then the client's to receive. A background refresh is the cache's
+        // own request: the client's conditions are taken off it (`forward()`).
+        let own_conditions = !refresh
+            && (request.contains_key(header::IF_NONE_MATCH)
+                || request.contains_key(header::IF_MODIFIED_SINCE));
         let conditional = *method == Method::GET
             && !own_conditions
             && stale.as_ref().is_some_and(|e| e.policy.validatable);

@@ -230,8 +230,18 @@ async fn forward(
     };
     if let Some((response, pending)) = refresh {
         // Served stale at once; one background request refreshes the stored copy. It is
-        // a GET even for a HEAD client: only a GET's answer can be stored.
+        // a GET even for a HEAD client, since only a GET's answer can be stored, and it
+        // carries the cache's validators rather than the client's.
         parts.method = Method::GET;
+        for name in [
+            header::IF_NONE_MATCH,
+            header::IF_MODIFIED_SINCE,
+            header::IF_MATCH,
+            header::IF_UNMODIFIED_SINCE,
+            header::IF_RANGE,
+        ] {
+            parts.headers.remove(name);
+        }
         let request = Request::from_parts(parts, RequestBody::empty());
         let task = refresh::run(
             worker.clone(),
