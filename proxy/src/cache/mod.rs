@@ -5,11 +5,13 @@
 //! `Cache-Control`; [`freshness`] holds the rules (storable? fresh? usable?) as pure
 //! functions; [`store`] keeps responses in moka, weighed in bytes; [`collapse`] makes
 //! concurrent misses wait for one execution; [`pending`] is what a forwarded request
-//! carries to the response: it stores the answer, revalidates, or serves stale on error.
+//! carries to the response: it stores the answer, revalidates, or serves stale on error;
+//! [`capture`] copies a streaming answer's body into the store.
 //!
 //! [`FunctionCache::lookup`] runs in `forward()` before an instance slot is taken, so a
 //! hit never touches the fleet, the queue or the scaler, and is not an execution.
 
+pub mod capture;
 pub mod collapse;
 pub mod control;
 pub mod freshness;
@@ -29,10 +31,11 @@ use tokio::time::Instant;
 use crate::body::ProxyBody;
 use crate::error::ProxyError;
 use crate::headers::X_REQUEST_ID;
+pub use capture::Capture;
 use collapse::{Collapser, Role};
 use control::RequestDirectives;
 use freshness::Use;
-pub use pending::{Capture, ErrorLabel, Pending, Reply};
+pub use pending::{ErrorLabel, Pending, Reply};
 use store::{Entry, Store};
 
 /// The `x-tidegate-cache` response header.

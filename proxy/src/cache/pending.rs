@@ -6,11 +6,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::SystemTime;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use http::header::{self, HeaderName, HeaderValue};
 use http::{HeaderMap, Method, Response, StatusCode};
 use tokio::time::Instant;
 
+use super::capture::Capture;
 use super::collapse::Leader;
 use super::control::{RequestDirectives, ResponseDirectives};
 use super::freshness::{self, NotStored, Policy};
@@ -295,15 +296,14 @@ impl Pending {
             refreshing: AtomicBool::new(false),
         };
         cache.collapser.storable(&self.primary);
-        Reply::Stream(Some(Capture {
-            vary: key::vary_names(headers),
+        Reply::Stream(Some(Capture::new(
             cache,
-            primary: std::mem::take(&mut self.primary),
-            request: std::mem::take(&mut self.request),
-            entry: Some(entry),
-            chunks: BytesMut::new(),
-            _leader: self.leader.take(),
-        }))
+            std::mem::take(&mut self.primary),
+            key::vary_names(headers),
+            std::mem::take(&mut self.request),
+            entry,
+            self.leader.take(),
+        )))
     }
 
     /// A 304 to the validators the cache added: the client gets the stored body with the
@@ -448,43 +448,4 @@ fn tags(headers: &HeaderMap) -> Box<[Box<str>]> {
         }
     }
     tags.into_boxed_slice()
-}
-
-/// A copy of a streaming answer, stored once the body is complete. Dropped before then
-/// (the client left, the body failed, it grew too large), it stores nothing; dropping it
-/// releases the collapsed waiters either way.
-pub struct Capture {
-    cache: Arc<FunctionCache>,
-    primary: String,
-    vary: Vec<HeaderName>,
-    request: HeaderMap,
-    entry: Option<Entry>,
-    chunks: BytesMut,
-    _leader: Option<Leader>,
-}
-
-impl Capture {
-    /// Copies one piece of the body; false when the object outgrew the per-object limit
-    /// (the capture should then be dropped).
-    pub fn push(&mut self, data: &Bytes) -> bool {
-        if (self.chunks.len() + data.len()) as u64 > self.cache.object_max {
-            self.cache.collapser.not_storable(&self.primary);
-            return false;
-        }
-        self.chunks.extend_from_slice(data);
-        true
-    }
-
-    /// The body is complete: store the response.
-    pub fn complete(mut self) {
-        let Some(mut entry) = self.entry.take() else {
-            return;
-        };
-        entry.body = std::mem::take(&mut self.chunks).freeze();
-        let vary = std::mem::take(&mut self.vary);
-        self.cache
-            .store
-            .insert(&self.primary, vary, &self.request, entry);
-        // `self` drops here, after the insert: waiters woken now find the entry.
-    }
 }
