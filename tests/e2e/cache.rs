@@ -7,8 +7,6 @@ mod origin;
 mod refusals;
 mod stale;
 
-use std::time::Duration;
-
 use bytes::Bytes;
 use http::Request;
 use http_body_util::Empty;
@@ -304,7 +302,7 @@ async fn a_hundred_concurrent_misses_cost_one_execution() {
         origin.executions() == 12
     })
     .await;
-    let quick = answered_meanwhile(get(&tidegate, path)).await;
+    let quick = answered_meanwhile(&origin, get(&tidegate, path)).await;
     assert_eq!(outcome(&quick), "MISS");
     assert!(
         !slow.is_finished(),
@@ -324,12 +322,19 @@ async fn slow_get(tidegate: std::sync::Arc<Tidegate>, path: &'static str) -> Ans
     request(&tidegate, "GET", path, &[("x-origin-sleep", SLOW)]).await
 }
 
-/// Awaits an answer that must not wait for a [`slow_get`]: a limit well under [`SLOW`],
-/// so the test fails in a bounded time rather than passing late.
-async fn answered_meanwhile(answer: impl std::future::Future<Output = Answer>) -> Answer {
-    tokio::time::timeout(Duration::from_secs(20), answer)
-        .await
-        .expect("answered while the slow request is still in the function")
+/// Awaits an answer that must not wait for a [`slow_get`]: when it arrives, no slow
+/// execution may have finished yet. (An answer that waited would arrive only after.)
+async fn answered_meanwhile(
+    origin: &Origin,
+    answer: impl std::future::Future<Output = Answer>,
+) -> Answer {
+    let answer = answer.await;
+    assert_eq!(
+        origin.slow_done(),
+        0,
+        "answered while the slow request is still in the function"
+    );
+    answer
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

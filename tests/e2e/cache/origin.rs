@@ -28,7 +28,7 @@ use tokio::task::JoinHandle;
 /// A running origin.
 pub struct Origin {
     pub addr: SocketAddr,
-    executions: Arc<AtomicUsize>,
+    counts: Arc<Counts>,
     methods: Arc<Mutex<Vec<Method>>>,
     task: JoinHandle<()>,
 }
@@ -39,9 +39,9 @@ impl Origin {
             .await
             .expect("bind an origin port");
         let addr = listener.local_addr().expect("bound address");
-        let executions = Arc::new(AtomicUsize::new(0));
+        let counts = Arc::new(Counts::default());
         let methods = Arc::new(Mutex::new(Vec::new()));
-        let counter = executions.clone();
+        let counter = counts.clone();
         let seen = methods.clone();
         let task = tokio::spawn(async move {
             let mut connections = tokio::task::JoinSet::new();
@@ -67,7 +67,7 @@ impl Origin {
         });
         Origin {
             addr,
-            executions,
+            counts,
             methods,
             task,
         }
@@ -83,7 +83,12 @@ impl Origin {
 
     /// Executions so far (304 answers included).
     pub fn executions(&self) -> usize {
-        self.executions.load(Ordering::SeqCst)
+        self.counts.executions.load(Ordering::SeqCst)
+    }
+
+    /// Executions slowed by `x-origin-sleep` that have finished sleeping.
+    pub fn slow_done(&self) -> usize {
+        self.counts.slow_done.load(Ordering::SeqCst)
     }
 
     /// Stops answering: the listener and every connection close (the JoinSet aborts
@@ -93,6 +98,13 @@ impl Origin {
     }
 }
 
+/// What the origin counts.
+#[derive(Default)]
+struct Counts {
+    executions: AtomicUsize,
+    slow_done: AtomicUsize,
+}
+
 impl Drop for Origin {
     fn drop(&mut self) {
         self.task.abort();
@@ -100,10 +112,10 @@ impl Drop for Origin {
 }
 
 async fn answer(
-    executions: Arc<AtomicUsize>,
+    counts: Arc<Counts>,
     request: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
-    let n = executions.fetch_add(1, Ordering::SeqCst) + 1;
+    let n = counts.executions.fetch_add(1, Ordering::SeqCst) + 1;
     let query: HashMap<String, String> = request
         .uri()
         .query()
@@ -118,6 +130,9 @@ async fn answer(
         .and_then(|v| v.to_str().ok());
     if let Some(ms) = header_sleep.or(query.get("sleep").map(String::as_str)) {
         tokio::time::sleep(Duration::from_millis(ms.parse().unwrap_or(0))).await;
+    }
+    if header_sleep.is_some() {
+        counts.slow_done.fetch_add(1, Ordering::SeqCst);
     }
     if request.headers().contains_key("upgrade") {
         // Agrees to switch; what flows afterwards is no concern of the cache.

@@ -136,7 +136,7 @@ async fn a_zero_lifetime_without_validator_is_not_stored_and_skips_collapsing() 
         origin.executions() == 2
     })
     .await;
-    let quick = answered_meanwhile(get(&tidegate, path)).await;
+    let quick = answered_meanwhile(&origin, get(&tidegate, path)).await;
     assert_eq!(outcome(&quick), "MISS");
     assert!(
         !quick.headers["cache-status"]

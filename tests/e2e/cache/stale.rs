@@ -24,7 +24,7 @@ async fn stale_while_revalidate_answers_at_once_and_refreshes_once() {
     tokio::time::sleep(Duration::from_millis(2100)).await;
 
     // The refresh carries the client's headers: this one sleeps 30 s in the function.
-    let stale = answered_meanwhile(slow_get(tidegate.clone(), slow)).await;
+    let stale = answered_meanwhile(&origin, slow_get(tidegate.clone(), slow)).await;
     assert_eq!(
         (outcome(&stale), &stale.body[..]),
         ("STALE", &b"exec 1"[..])
@@ -33,7 +33,7 @@ async fn stale_while_revalidate_answers_at_once_and_refreshes_once() {
         origin.executions() == 3
     })
     .await;
-    let again = answered_meanwhile(get(&tidegate, slow)).await;
+    let again = answered_meanwhile(&origin, get(&tidegate, slow)).await;
     assert_eq!(outcome(&again), "STALE", "answered while the refresh runs");
     assert_eq!(origin.executions(), 3, "one refresh at a time");
 
