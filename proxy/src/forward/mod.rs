@@ -262,15 +262,15 @@ async fn forward(
     let upstream_request = Request::from_parts(parts, body);
 
     // Take a slot on the least-loaded instance, waiting in the queue if all are busy.
+    let failed = |forwarded| Failed {
+        function: route.function,
+        started,
+        forwarded,
+    };
     let (lease, waited) = match acquire(worker, route, &upstream_request, request_id).await {
         Ok(acquired) => acquired,
         Err(error) => {
-            let failed = Failed {
-                function: route.function,
-                started,
-                forwarded: false,
-            };
-            return stale_or(worker, failed, cached, error, request_id, learned);
+            return stale_or(worker, failed(false), cached, error, request_id, learned);
         }
     };
     let instance = lease.instance().clone();
@@ -291,12 +291,7 @@ async fn forward(
         let (mut response, tunnel) = match switched {
             Ok(switched) => switched,
             Err(error) => {
-                let failed = Failed {
-                    function: route.function,
-                    started,
-                    forwarded: true,
-                };
-                return stale_or(worker, failed, cached, error, request_id, learned);
+                return stale_or(worker, failed(true), cached, error, request_id, learned);
             }
         };
         // The cache did not take part, and says so like on every answer.
@@ -314,12 +309,7 @@ async fn forward(
     let mut response = match Box::pin(send(worker, &lease, upstream_request, deadline)).await {
         Ok(response) => response,
         Err(error) => {
-            let failed = Failed {
-                function: route.function,
-                started,
-                forwarded: true,
-            };
-            return stale_or(worker, failed, cached, error, request_id, learned);
+            return stale_or(worker, failed(true), cached, error, request_id, learned);
         }
     };
     headers::remove_hop_by_hop(response.headers_mut(), false);
