@@ -676,3 +676,51 @@ fn client_conditions_table() {
         "Date stands in for a missing Last-Modified"
     );
 }
+
+#[test]
+fn a_304_is_judged_on_the_merged_headers() {
+    let stored = [("cache-control", "max-age=60"), ("etag", "\"v\"")];
+    type Row<'a> = (&'a str, &'a [(&'a str, &'a str)], Result<u64, &'a str>);
+    let rows: &[Row] = &[
+        ("a plain 304", &[("etag", "\"v\"")], Ok(60)),
+        ("a new lifetime", &[("cache-control", "max-age=5")], Ok(5)),
+        (
+            "Set-Cookie",
+            &[("set-cookie", "session=one")],
+            Err("set-cookie"),
+        ),
+        (
+            "private",
+            &[("cache-control", "private, max-age=60")],
+            Err("private"),
+        ),
+        (
+            "no-store",
+            &[("cache-control", "no-store")],
+            Err("no-store"),
+        ),
+    ];
+    for (what, not_modified, want) in rows {
+        let mut merged = map(&stored);
+        merge_not_modified(&mut merged, &map(not_modified));
+        let got = storable(
+            &Method::GET,
+            &HeaderMap::new(),
+            &RequestDirectives::default(),
+            StatusCode::OK,
+            &merged,
+            &ResponseDirectives::parse(&merged),
+            Duration::ZERO,
+            now(),
+        );
+        assert_eq!(
+            got.map(|l| l.fresh_for.as_secs())
+                .map_err(NotStored::reason),
+            *want,
+            "{what}"
+        );
+        if let Err(refusal) = got {
+            assert!(refusal.depends_on_response(), "{what}: the copy must go");
+        }
+    }
+}
