@@ -29,12 +29,13 @@ async fn cache_status_follows_rfc_9211() {
     let tidegate = start(&origin, "");
 
     // Misses say why they went to the function; a hit says how fresh it still is.
-    let path = "/labels?cc=max-age%3D60";
+    let path = "/labels?cc=max-age%3D3600";
     let miss = get(&tidegate, path).await;
     assert_eq!(cache_status(&miss), "tidegate; fwd=uri-miss; stored");
     let hit = get(&tidegate, path).await;
     assert!(cache_status(&hit).starts_with("tidegate; hit; ttl="));
-    assert!((55..=60).contains(&ttl(&hit)), "{}", cache_status(&hit));
+    // An hour less the copy's age: however slow the machine, well above zero.
+    assert!((3000..=3600).contains(&ttl(&hit)), "{}", cache_status(&hit));
 
     // A variant not stored yet is a vary-miss.
     let varying = "/labels-vary?cc=max-age%3D60&vary=accept-language";
