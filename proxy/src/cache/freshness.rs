@@ -8,7 +8,10 @@
 
 use std::time::{Duration, SystemTime};
 
-use http::header::{AGE, AUTHORIZATION, DATE, ETAG, EXPIRES, LAST_MODIFIED, SET_COOKIE, VARY};
+use http::header::{
+    AGE, AUTHORIZATION, DATE, ETAG, EXPIRES, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED,
+    SET_COOKIE, VARY,
+};
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 
 use super::control::{RequestDirectives, ResponseDirectives};
@@ -19,8 +22,66 @@ const HEURISTIC_FRACTION: u32 = 10;
 /// ...and never more than a day, so a file untouched for years is still re-checked daily.
 pub const HEURISTIC_CAP: Duration = Duration::from_secs(24 * 3600);
 
-/// Why a response is not stored; the text goes to `Cache-Status` as `detail`.
-pub type NotStored = &'static str;
+/// Why a response is not stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotStored {
+    /// Not an answer to GET.
+    Method,
+    /// A status never stored (1xx, 206, a 304 no conditional request asked for).
+    Status,
+    /// A 304 answering the client's own `If-None-Match` / `If-Modified-Since`.
+    ClientConditional,
+    /// `no-store` in the request.
+    RequestNoStore,
+    /// `no-store` in the response.
+    NoStore,
+    /// `private`.
+    Private,
+    /// A request with `Authorization`, and a response that does not allow sharing it.
+    Authorization,
+    /// `Set-Cookie`.
+    SetCookie,
+    /// `Vary: *`.
+    VaryStar,
+    /// No freshness lifetime, no validator and no stale use allowed: nothing to reuse.
+    NoFreshness,
+    /// Over the per-object limit.
+    TooLarge,
+}
+
+impl NotStored {
+    /// The reason as the debug log names it.
+    pub fn reason(self) -> &'static str {
+        match self {
+            NotStored::Method => "method",
+            NotStored::Status => "status",
+            NotStored::ClientConditional => "client-conditional",
+            NotStored::RequestNoStore => "request-no-store",
+            NotStored::NoStore => "no-store",
+            NotStored::Private => "private",
+            NotStored::Authorization => "authorization",
+            NotStored::SetCookie => "set-cookie",
+            NotStored::VaryStar => "vary-star",
+            NotStored::NoFreshness => "no-freshness",
+            NotStored::TooLarge => "too-large",
+        }
+    }
+
+    /// Whether the refusal comes from the response, so that every request for the key
+    /// would meet it. Only such a refusal says something about the resource: it may mark
+    /// the key hit-for-miss and drop a stored copy. A refusal that comes from one
+    /// request (its method, `Authorization`, `no-store`, its own conditions) does
+    /// neither, or one client could turn collapsing off, or evict the copy, for everyone.
+    pub fn depends_on_response(self) -> bool {
+        !matches!(
+            self,
+            NotStored::Method
+                | NotStored::ClientConditional
+                | NotStored::RequestNoStore
+                | NotStored::Authorization
+        )
+    }
+}
 
 /// How a storable response will be kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,57 +119,52 @@ pub fn storable(
 ) -> Result<Lifetime, NotStored> {
     // What may never be stored.
     if method != Method::GET {
-        return Err("method");
+        return Err(NotStored::Method);
     }
     if status.is_informational() || status == StatusCode::PARTIAL_CONTENT {
-        return Err("status");
+        return Err(NotStored::Status);
     }
     if status == StatusCode::NOT_MODIFIED {
-        return Err("status");
+        // A 304 that reaches here answers the client's own conditions, not the cache's.
+        let asked = request.contains_key(IF_NONE_MATCH) || request.contains_key(IF_MODIFIED_SINCE);
+        return Err(if asked {
+            NotStored::ClientConditional
+        } else {
+            NotStored::Status
+        });
     }
-    if request_cc.no_store || cc.no_store {
-        return Err("no-store");
+    if request_cc.no_store {
+        return Err(NotStored::RequestNoStore);
+    }
+    if cc.no_store {
+        return Err(NotStored::NoStore);
     }
     if cc.private {
-        return Err("private");
+        return Err(NotStored::Private);
     }
     if request.contains_key(AUTHORIZATION)
         && !(cc.public || cc.s_maxage.is_some() || cc.must_revalidate)
     {
-        return Err("authorization");
+        return Err(NotStored::Authorization);
     }
     // A response that sets a cookie is one client's; nginx and most CDNs keep it back too.
     if response.contains_key(SET_COOKIE) {
-        return Err("set-cookie");
+        return Err(NotStored::SetCookie);
     }
     // `Vary: *` never matches a later request (RFC 9111 §4.1): storing it wastes memory.
     if vary_star(response) {
-        return Err("vary-star");
+        return Err(NotStored::VaryStar);
     }
 
-    // Explicit freshness, in the order of RFC 9111 §4.2.1.
-    let explicit = |fresh_for| {
-        Ok(Lifetime {
-            fresh_for,
-            heuristic: false,
-        })
-    };
-    if let Some(age) = cc.s_maxage {
-        return explicit(age);
-    }
-    if let Some(age) = cc.max_age {
-        return explicit(age);
-    }
-    if let Some(expires) = response.get(EXPIRES) {
-        // An invalid `Expires` (such as "0") means already expired (§5.3).
-        let Some(expires) = http_date(expires) else {
-            return keep_for_validation(response, Duration::ZERO);
+    // Explicit freshness, in the order of RFC 9111 §4.2.1. `no-cache` keeps the response
+    // but makes every use a validation: a lifetime of zero.
+    if let Some(fresh_for) = explicit_lifetime(response, cc, now) {
+        let fresh_for = if cc.no_cache {
+            Duration::ZERO
+        } else {
+            fresh_for
         };
-        let date = response.get(DATE).and_then(http_date).unwrap_or(now);
-        return keep_for_validation(
-            response,
-            expires.duration_since(date).unwrap_or(Duration::ZERO),
-        );
+        return kept_for(fresh_for, response, cc);
     }
 
     // No explicit lifetime: the operator's `default_ttl` for plain successful answers...
@@ -133,16 +189,46 @@ pub fn storable(
     }
     if cc.public || cc.no_cache || heuristically_cacheable(status) {
         // Storable, but with no lifetime: useful only if it can be validated.
-        return keep_for_validation(response, Duration::ZERO);
+        return kept_for(Duration::ZERO, response, cc);
     }
-    Err("no-freshness")
+    Err(NotStored::NoFreshness)
 }
 
-/// A response whose freshness is zero is worth storing only if it can be revalidated.
-fn keep_for_validation(response: &HeaderMap, fresh_for: Duration) -> Result<Lifetime, NotStored> {
-    if fresh_for.is_zero() && !response.contains_key(ETAG) && !response.contains_key(LAST_MODIFIED)
-    {
-        return Err("no-freshness");
+/// The lifetime the origin gave: `s-maxage`, else `max-age`, else `Expires` minus `Date`.
+fn explicit_lifetime(
+    response: &HeaderMap,
+    cc: &ResponseDirectives,
+    now: SystemTime,
+) -> Option<Duration> {
+    if let Some(age) = cc.s_maxage.or(cc.max_age) {
+        return Some(age);
+    }
+    let expires = response.get(EXPIRES)?;
+    // An invalid `Expires` (such as "0") means already expired (§5.3).
+    let Some(expires) = http_date(expires) else {
+        return Some(Duration::ZERO);
+    };
+    let date = response.get(DATE).and_then(http_date).unwrap_or(now);
+    Some(expires.duration_since(date).unwrap_or(Duration::ZERO))
+}
+
+/// A response fresh for `fresh_for`. With a lifetime of zero it is worth storing only if
+/// it can be revalidated or served stale; otherwise no request could ever use it, and
+/// storing it would only line later requests up behind one another (collapsing) for an
+/// answer each of them has to fetch anyway. Such a response is `no-freshness`, and its
+/// key goes hit-for-miss: `max-age=0` and `no-cache` are the usual ways to say "do not
+/// cache".
+fn kept_for(
+    fresh_for: Duration,
+    response: &HeaderMap,
+    cc: &ResponseDirectives,
+) -> Result<Lifetime, NotStored> {
+    let validatable = response.contains_key(ETAG) || response.contains_key(LAST_MODIFIED);
+    let grants = |window: Option<Duration>| window.is_some_and(|w| !w.is_zero());
+    let servable_stale =
+        !cc.forbids_stale() && (grants(cc.stale_while_revalidate) || grants(cc.stale_if_error));
+    if fresh_for.is_zero() && !validatable && !servable_stale {
+        return Err(NotStored::NoFreshness);
     }
     Ok(Lifetime {
         fresh_for,
@@ -263,6 +349,59 @@ pub enum Use {
     StaleWhileRevalidate,
     /// Ask the function (conditionally when the response has validators).
     Forward,
+}
+
+/// Whether a client's own conditions (`If-None-Match`, else `If-Modified-Since`) find the
+/// stored response unchanged, so that a `304` answers it (RFC 9111 §4.3.2, RFC 9110
+/// §13.1.1, §13.1.3). Only a 2xx is ever compared (RFC 9110 §13.2.1): the conditions
+/// apply to a representation.
+pub fn not_modified_for(request: &HeaderMap, status: StatusCode, stored: &HeaderMap) -> bool {
+    if !status.is_success() {
+        return false;
+    }
+    // `If-None-Match` wins: `If-Modified-Since` is ignored when it is present.
+    if request.contains_key(IF_NONE_MATCH) {
+        let Some(etag) = stored.get(ETAG).and_then(|v| v.to_str().ok()) else {
+            return false;
+        };
+        return request
+            .get_all(IF_NONE_MATCH)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(entity_tags)
+            .any(|asked| asked == "*" || weak_match(asked, etag));
+    }
+    let Some(since) = request.get(IF_MODIFIED_SINCE).and_then(http_date) else {
+        return false;
+    };
+    // The stored response's Last-Modified, else its Date (RFC 9111 §4.3.2).
+    let modified = stored.get(LAST_MODIFIED).or_else(|| stored.get(DATE));
+    modified
+        .and_then(http_date)
+        .is_some_and(|modified| modified <= since)
+}
+
+/// The members of an `If-None-Match` list. An entity tag is quoted and may hold commas,
+/// so the list is split on the commas between quotes only.
+fn entity_tags(list: &str) -> impl Iterator<Item = &str> {
+    let mut quoted = false;
+    list.split(move |c| {
+        if c == '"' {
+            quoted = !quoted;
+        }
+        c == ',' && !quoted
+    })
+    .map(str::trim)
+    .filter(|tag| !tag.is_empty())
+}
+
+/// RFC 9110 §8.8.3.2 weak comparison: the opaque tags are equal, `W/` or not.
+fn weak_match(a: &str, b: &str) -> bool {
+    fn opaque(tag: &str) -> &str {
+        let tag = tag.trim();
+        tag.strip_prefix("W/").unwrap_or(tag)
+    }
+    opaque(a) == opaque(b)
 }
 
 /// Parses an HTTP date.

@@ -151,7 +151,7 @@ fn storable_and_lifetime_table() {
             &[("cache-control", "no-store")],
             200,
             &[("cache-control", "max-age=60")],
-            Err("no-store"),
+            Err("request-no-store"),
         ),
         row(
             "private",
@@ -223,6 +223,72 @@ fn storable_and_lifetime_table() {
             &[("cache-control", "no-cache"), ("etag", "\"v\"")],
             Ok(0),
         ),
+        row(
+            "a 304 to the client's own If-None-Match",
+            &[("if-none-match", "\"v\"")],
+            304,
+            &[("etag", "\"v\"")],
+            Err("client-conditional"),
+        ),
+        row(
+            "a 304 to the client's own If-Modified-Since",
+            &[("if-modified-since", NOW)],
+            304,
+            &[],
+            Err("client-conditional"),
+        ),
+        row(
+            "max-age=0 without validator: nothing could use it",
+            &[],
+            200,
+            &[("cache-control", "max-age=0")],
+            Err("no-freshness"),
+        ),
+        row(
+            "s-maxage=0 without validator",
+            &[],
+            200,
+            &[("cache-control", "s-maxage=0, max-age=60")],
+            Err("no-freshness"),
+        ),
+        row(
+            "no-cache with a lifetime but no validator",
+            &[],
+            200,
+            &[("cache-control", "no-cache, max-age=60")],
+            Err("no-freshness"),
+        ),
+        row(
+            "max-age=0 with ETag: stored for validation",
+            &[],
+            200,
+            &[("cache-control", "max-age=0"), ("etag", "\"v\"")],
+            Ok(0),
+        ),
+        row(
+            "max-age=0 with stale-while-revalidate: served stale while refreshed",
+            &[],
+            200,
+            &[("cache-control", "max-age=0, stale-while-revalidate=30")],
+            Ok(0),
+        ),
+        row(
+            "max-age=0 with stale-if-error: served when the function fails",
+            &[],
+            200,
+            &[("cache-control", "max-age=0, stale-if-error=30")],
+            Ok(0),
+        ),
+        row(
+            "max-age=0, stale-if-error forbidden by must-revalidate",
+            &[],
+            200,
+            &[(
+                "cache-control",
+                "max-age=0, stale-if-error=30, must-revalidate",
+            )],
+            Err("no-freshness"),
+        ),
         Row {
             what: "POST is not stored",
             method: Method::POST,
@@ -285,11 +351,37 @@ fn storable_and_lifetime_table() {
             Duration::from_secs(row.default_ttl),
             now(),
         )
-        .map(|l| l.fresh_for.as_secs());
+        .map(|l| l.fresh_for.as_secs())
+        .map_err(NotStored::reason);
         assert_eq!(got, row.want, "{}", row.what);
     }
     // Keep the names used so the table reads in terms of the RFC's fields.
     let _ = (AUTHORIZATION, CACHE_CONTROL);
+}
+
+#[test]
+fn only_refusals_from_the_response_speak_for_every_request() {
+    let rows = [
+        (NotStored::Method, false),
+        (NotStored::ClientConditional, false),
+        (NotStored::RequestNoStore, false),
+        (NotStored::Authorization, false),
+        (NotStored::Status, true),
+        (NotStored::NoStore, true),
+        (NotStored::Private, true),
+        (NotStored::SetCookie, true),
+        (NotStored::VaryStar, true),
+        (NotStored::NoFreshness, true),
+        (NotStored::TooLarge, true),
+    ];
+    for (refusal, from_response) in rows {
+        assert_eq!(
+            refusal.depends_on_response(),
+            from_response,
+            "{}",
+            refusal.reason()
+        );
+    }
 }
 
 #[test]
@@ -500,4 +592,135 @@ fn not_modified_updates_headers_but_not_the_body_length() {
     assert_eq!(stored["x-kept"], "1");
     assert_eq!(stored["x-new"], "2");
     assert_eq!(stored.get_all("etag").iter().count(), 1);
+}
+
+#[test]
+fn client_conditions_table() {
+    let stored = map(&[
+        ("etag", "W/\"v1\""),
+        ("last-modified", "Sun, 06 Nov 1994 07:49:37 GMT"),
+    ]);
+    type Row<'a> = (&'a str, &'a [(&'a str, &'a str)], u16, bool);
+    let rows: &[Row] = &[
+        ("no conditions", &[], 200, false),
+        ("same ETag", &[("if-none-match", "\"v1\"")], 200, true),
+        (
+            "weak comparison",
+            &[("if-none-match", "W/\"v1\"")],
+            200,
+            true,
+        ),
+        (
+            "one of a list",
+            &[("if-none-match", "\"a,b\", \"v1\"")],
+            200,
+            true,
+        ),
+        ("another ETag", &[("if-none-match", "\"v2\"")], 200, false),
+        (
+            "a comma inside a tag",
+            &[("if-none-match", "\"v1,\"")],
+            200,
+            false,
+        ),
+        ("any", &[("if-none-match", "*")], 200, true),
+        ("not for a 404", &[("if-none-match", "*")], 404, false),
+        (
+            "If-Modified-Since after Last-Modified",
+            &[("if-modified-since", NOW)],
+            200,
+            true,
+        ),
+        (
+            "If-Modified-Since before Last-Modified",
+            &[("if-modified-since", "Sun, 06 Nov 1994 06:49:37 GMT")],
+            200,
+            false,
+        ),
+        (
+            "If-None-Match wins over If-Modified-Since",
+            &[("if-none-match", "\"v2\""), ("if-modified-since", NOW)],
+            200,
+            false,
+        ),
+        (
+            "an invalid date",
+            &[("if-modified-since", "yesterday")],
+            200,
+            false,
+        ),
+    ];
+    for (what, request, status, want) in rows {
+        let status = StatusCode::from_u16(*status).expect("a status");
+        assert_eq!(
+            not_modified_for(&map(request), status, &stored),
+            *want,
+            "{what}"
+        );
+    }
+    let without_etag = map(&[("date", NOW)]);
+    assert!(
+        !not_modified_for(
+            &map(&[("if-none-match", "\"v1\"")]),
+            StatusCode::OK,
+            &without_etag
+        ),
+        "no ETag stored: If-None-Match cannot match"
+    );
+    assert!(
+        not_modified_for(
+            &map(&[("if-modified-since", NOW)]),
+            StatusCode::OK,
+            &without_etag
+        ),
+        "Date stands in for a missing Last-Modified"
+    );
+}
+
+#[test]
+fn a_304_is_judged_on_the_merged_headers() {
+    let stored = [("cache-control", "max-age=60"), ("etag", "\"v\"")];
+    type Row<'a> = (&'a str, &'a [(&'a str, &'a str)], Result<u64, &'a str>);
+    let rows: &[Row] = &[
+        ("a plain 304", &[("etag", "\"v\"")], Ok(60)),
+        ("a new lifetime", &[("cache-control", "max-age=5")], Ok(5)),
+        (
+            "Set-Cookie",
+            &[("set-cookie", "session=one")],
+            Err("set-cookie"),
+        ),
+        (
+            "private",
+            &[("cache-control", "private, max-age=60")],
+            Err("private"),
+        ),
+        (
+            "no-store",
+            &[("cache-control", "no-store")],
+            Err("no-store"),
+        ),
+    ];
+    for (what, not_modified, want) in rows {
+        let mut merged = map(&stored);
+        merge_not_modified(&mut merged, &map(not_modified));
+        let got = storable(
+            &Method::GET,
+            &HeaderMap::new(),
+            &RequestDirectives::default(),
+            StatusCode::OK,
+            &merged,
+            &ResponseDirectives::parse(&merged),
+            Duration::ZERO,
+            now(),
+        );
+        assert_eq!(
+            got.map(|l| l.fresh_for.as_secs())
+                .map_err(NotStored::reason),
+            *want,
+            "{what}"
+        );
+        if let Err(refusal) = got {
+            assert!(refusal.depends_on_response(), "{what}: the copy must go");
+        }
+    }
 }

@@ -5,11 +5,13 @@
 //! `Cache-Control`; [`freshness`] holds the rules (storable? fresh? usable?) as pure
 //! functions; [`store`] keeps responses in moka, weighed in bytes; [`collapse`] makes
 //! concurrent misses wait for one execution; [`pending`] is what a forwarded request
-//! carries to the response: it stores the answer, revalidates, or serves stale on error.
+//! carries to the response: it stores the answer, revalidates, or serves stale on error;
+//! [`capture`] copies a streaming answer's body into the store.
 //!
 //! [`FunctionCache::lookup`] runs in `forward()` before an instance slot is taken, so a
 //! hit never touches the fleet, the queue or the scaler, and is not an execution.
 
+pub mod capture;
 pub mod collapse;
 pub mod control;
 pub mod freshness;
@@ -29,10 +31,11 @@ use tokio::time::Instant;
 use crate::body::ProxyBody;
 use crate::error::ProxyError;
 use crate::headers::X_REQUEST_ID;
+pub use capture::Capture;
 use collapse::{Collapser, Role};
 use control::RequestDirectives;
 use freshness::Use;
-pub use pending::{Capture, Pending, Reply};
+pub use pending::{ErrorLabel, Pending, Reply};
 use store::{Entry, Store};
 
 /// The `x-tidegate-cache` response header.
@@ -143,21 +146,19 @@ impl FunctionCache {
             &self.key_headers,
             headers,
         );
-        let cacheable = (method == Method::GET || method == Method::HEAD)
-            && !headers.contains_key(header::RANGE)
-            && !headers.contains_key(header::UPGRADE);
-        if !cacheable {
+        let head = method == Method::HEAD;
+        let conditional = headers.contains_key(header::IF_NONE_MATCH)
+            || headers.contains_key(header::IF_MODIFIED_SINCE);
+        if !(method == Method::GET || head) {
             // Unsafe methods invalidate what they may have changed (RFC 9111 §4.4).
-            let unsafe_method = !matches!(
-                *method,
-                Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE
-            );
+            let unsafe_method = !matches!(*method, Method::OPTIONS | Method::TRACE);
             let invalidate = unsafe_method.then(|| (scheme.to_owned(), host.to_owned()));
-            return Ok(Lookup::Forward(Box::new(Pending::bypass(
-                self.clone(),
-                primary,
-                invalidate,
-            ))));
+            let pending = Pending::bypass(self.clone(), primary, "method", invalidate);
+            return Ok(Lookup::Forward(Box::new(pending)));
+        }
+        if headers.contains_key(header::RANGE) || headers.contains_key(header::UPGRADE) {
+            let pending = Pending::bypass(self.clone(), primary, "bypass", None);
+            return Ok(Lookup::Forward(Box::new(pending)));
         }
         let directives = if headers.contains_key(header::CACHE_CONTROL)
             || headers.contains_key(header::PRAGMA)
@@ -173,52 +174,52 @@ impl FunctionCache {
             let stale = match self.store.get(&primary, headers) {
                 Some(entry) => {
                     let age = entry.age(Instant::now());
+                    // A client's own conditions that the copy meets get a 304 (RFC 9111
+                    // §4.3.2). A HEAD is answered from the stored GET: its head, with the
+                    // Content-Length the GET's body has (RFC 9110 §9.3.2).
+                    let answer = |outcome, cache_status| {
+                        let mut response = respond(&entry, age, outcome, cache_status, request_id);
+                        if conditional
+                            && freshness::not_modified_for(headers, entry.status, &entry.headers)
+                        {
+                            not_modified(&mut response);
+                        } else if head {
+                            head_only(&mut response, &entry);
+                        }
+                        response
+                    };
                     match entry.policy.decide(age, &directives) {
                         Use::Fresh => {
                             self.count(Outcome::Hit);
                             let status = if waited {
-                                "tidegate; hit; detail=collapsed"
+                                "tidegate; hit; collapsed"
                             } else {
                                 "tidegate; hit"
                             };
-                            return Ok(Lookup::Answer(respond(
-                                &entry,
-                                age,
-                                Outcome::Hit,
-                                status,
-                                request_id,
-                            )));
+                            return Ok(Lookup::Answer(answer(Outcome::Hit, status)));
                         }
                         Use::Stale => {
                             self.count(Outcome::Stale);
-                            let response = respond(
-                                &entry,
-                                age,
-                                Outcome::Stale,
-                                "tidegate; hit; detail=stale",
-                                request_id,
-                            );
-                            return Ok(Lookup::Answer(response));
+                            let status = "tidegate; hit; detail=stale";
+                            return Ok(Lookup::Answer(answer(Outcome::Stale, status)));
                         }
                         Use::StaleWhileRevalidate => {
                             self.count(Outcome::Stale);
-                            let response = respond(
-                                &entry,
-                                age,
-                                Outcome::Stale,
-                                "tidegate; hit; detail=stale-while-revalidate",
-                                request_id,
-                            );
+                            let status = "tidegate; hit; detail=stale-while-revalidate";
+                            let response = answer(Outcome::Stale, status);
                             // One background refresh per entry at a time.
                             if entry.refreshing.swap(true, Ordering::AcqRel) {
                                 return Ok(Lookup::Answer(response));
                             }
+                            // The refresh is a GET whatever the client asked: a HEAD's
+                            // answer could not be stored, and the refresh would be spent.
                             let pending = Box::new(Pending::forward(
                                 self.clone(),
                                 primary,
+                                "stale",
                                 Some(entry),
                                 headers,
-                                method,
+                                &Method::GET,
                                 directives,
                                 None,
                                 true,
@@ -248,9 +249,20 @@ impl FunctionCache {
                     }
                 }
             };
+            // RFC 9211's reason for going to the function.
+            let fwd = if stale.is_some() {
+                "stale"
+            } else if directives.no_cache {
+                "request"
+            } else if self.store.varies(&primary) {
+                "vary-miss"
+            } else {
+                "uri-miss"
+            };
             return Ok(Lookup::Forward(Box::new(Pending::forward(
                 self.clone(),
                 primary,
+                fwd,
                 stale,
                 headers,
                 method,
@@ -306,7 +318,60 @@ pub fn respond(
     *headers = entry.headers.clone();
     headers.insert(header::AGE, HeaderValue::from(age.as_secs()));
     headers.insert(X_TIDEGATE_CACHE, outcome.header());
-    headers.insert(CACHE_STATUS, HeaderValue::from_static(cache_status));
+    headers.insert(
+        CACHE_STATUS,
+        with_ttl(cache_status, entry.policy.fresh_for, age),
+    );
     headers.insert(X_REQUEST_ID, request_id.clone());
     response
+}
+
+/// `cache_status` with RFC 9211's `ttl`: the seconds of freshness left, negative once
+/// the copy is stale.
+fn with_ttl(cache_status: &str, fresh_for: Duration, age: Duration) -> HeaderValue {
+    let seconds = |d: Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+    let ttl = match fresh_for.checked_sub(age) {
+        Some(left) if !left.is_zero() => seconds(left),
+        // Stale: by how much, rounded up, so a copy stale by half a second shows -1.
+        _ => -seconds((age - fresh_for) + Duration::from_nanos(999_999_999)),
+    };
+    HeaderValue::try_from(format!("{cache_status}; ttl={ttl}"))
+        .expect("Cache-Status is built from ASCII tokens and digits")
+}
+
+/// Turns an answer from a stored copy into a `304 Not Modified`: no body, and only the
+/// header fields RFC 9110 §15.4.5 has a 304 repeat (with `Last-Modified`, which guides
+/// caches without an `ETag`), besides the cache's own.
+fn not_modified(response: &mut Response<ProxyBody>) {
+    const KEPT: [HeaderName; 11] = [
+        header::CACHE_CONTROL,
+        header::CONTENT_LOCATION,
+        header::DATE,
+        header::ETAG,
+        header::EXPIRES,
+        header::VARY,
+        header::LAST_MODIFIED,
+        header::AGE,
+        X_TIDEGATE_CACHE,
+        CACHE_STATUS,
+        X_REQUEST_ID,
+    ];
+    let full = std::mem::take(response.headers_mut());
+    let headers = response.headers_mut();
+    for name in KEPT {
+        for value in full.get_all(&name) {
+            headers.append(name.clone(), value.clone());
+        }
+    }
+    *response.status_mut() = http::StatusCode::NOT_MODIFIED;
+    *response.body_mut() = ProxyBody::empty();
+}
+
+/// Turns an answer from `entry` into the answer to a HEAD: no body, and the
+/// `Content-Length` of the stored one.
+pub(crate) fn head_only(response: &mut Response<ProxyBody>, entry: &Entry) {
+    *response.body_mut() = ProxyBody::empty();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(entry.body.len()));
 }

@@ -6,16 +6,17 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::SystemTime;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use http::header::{self, HeaderName, HeaderValue};
 use http::{HeaderMap, Method, Response, StatusCode};
 use tokio::time::Instant;
 
+use super::capture::Capture;
 use super::collapse::Leader;
 use super::control::{RequestDirectives, ResponseDirectives};
-use super::freshness::{self, Policy};
+use super::freshness::{self, NotStored, Policy};
 use super::store::Entry;
-use super::{CACHE_STATUS, FunctionCache, Outcome, X_TIDEGATE_CACHE, key, respond};
+use super::{CACHE_STATUS, FunctionCache, Outcome, X_TIDEGATE_CACHE, head_only, key, respond};
 use crate::body::ProxyBody;
 use crate::error::ProxyError;
 
@@ -25,6 +26,8 @@ pub struct Pending {
     primary: String,
     // Not a cacheable request; `Some` for unsafe methods: (scheme, host) to invalidate on.
     bypass: Option<Option<(String, String)>>,
+    // Why the request goes to the function: RFC 9211's `fwd` value.
+    fwd: &'static str,
     stale: Option<Arc<Entry>>,
     // The validators this request carries were added by the cache (not the client's).
     conditional: bool,
@@ -34,6 +37,32 @@ pub struct Pending {
     leader: Option<Leader>,
     refresh: bool,
     sent_at: Instant,
+}
+
+/// How a request that ends in an error of tidegate's own is labelled: what the cache did
+/// for it, and its `Cache-Status`.
+#[derive(Debug, Clone)]
+pub struct ErrorLabel {
+    /// The `x-tidegate-cache` value.
+    pub outcome: Outcome,
+    /// The `Cache-Status` value.
+    pub cache_status: HeaderValue,
+}
+
+impl ErrorLabel {
+    /// An error before anything was sent to the function: no `fwd`, since nothing was
+    /// forwarded.
+    pub fn unforwarded(outcome: Outcome) -> Self {
+        ErrorLabel {
+            outcome,
+            cache_status: HeaderValue::from_static("tidegate; detail=error"),
+        }
+    }
+
+    /// Sets `x-tidegate-cache` and `Cache-Status` on the error response.
+    pub fn apply(self, headers: &mut HeaderMap) {
+        label(headers, self.outcome, self.cache_status);
+    }
 }
 
 /// What to answer once the function's response head is in.
@@ -46,15 +75,19 @@ pub enum Reply {
 }
 
 impl Pending {
+    /// A request forwarded as it is; `fwd` says why (`method`, or `bypass` for `Range`
+    /// and `Upgrade`).
     pub(super) fn bypass(
         cache: Arc<FunctionCache>,
         primary: String,
+        fwd: &'static str,
         invalidate: Option<(String, String)>,
     ) -> Self {
         Pending {
             cache,
             primary,
             bypass: Some(invalidate),
+            fwd,
             stale: None,
             conditional: false,
             request: HeaderMap::new(),
@@ -66,10 +99,12 @@ impl Pending {
         }
     }
 
+    /// A cacheable request on its way to the function; `fwd` says why it goes there.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn forward(
         cache: Arc<FunctionCache>,
         primary: String,
+        fwd: &'static str,
         stale: Option<Arc<Entry>>,
         request: &HeaderMap,
         method: &Method,
@@ -78,9 +113,11 @@ impl Pending {
         refresh: bool,
     ) -> Self {
         // Validate a stored copy ourselves unless the client sent its own conditions,
-        // whose 304 is then the client's to receive.
-        let own_conditions = request.contains_key(header::IF_NONE_MATCH)
-            || request.contains_key(header::IF_MODIFIED_SINCE);
+        // whose 304 is then the client's to receive. A background refresh is the cache's
+        // own request: the client's conditions are taken off it (`forward()`).
+        let own_conditions = !refresh
+            && (request.contains_key(header::IF_NONE_MATCH)
+                || request.contains_key(header::IF_MODIFIED_SINCE));
         let conditional = *method == Method::GET
             && !own_conditions
             && stale.as_ref().is_some_and(|e| e.policy.validatable);
@@ -88,6 +125,7 @@ impl Pending {
             cache,
             primary,
             bypass: None,
+            fwd,
             stale,
             conditional,
             request: request.clone(),
@@ -115,21 +153,32 @@ impl Pending {
     }
 
     /// The function could not be asked (no instance, queue, exchange failure): answer
-    /// with the stale copy if `stale-if-error` allows, else with the error.
+    /// with the stale copy if `stale-if-error` allows, else with the error and how to
+    /// label it. `forwarded` says whether the request was sent to an instance at all.
     pub fn on_error(
         self,
         error: ProxyError,
+        forwarded: bool,
         request_id: &HeaderValue,
-    ) -> Result<Response<ProxyBody>, ProxyError> {
+    ) -> Result<Response<ProxyBody>, (ProxyError, ErrorLabel)> {
         if let Some(response) = self.stale_on_error(request_id) {
             return Ok(response);
         }
-        self.cache.count(if self.bypass.is_some() {
+        let outcome = if self.bypass.is_some() {
             Outcome::Bypass
         } else {
             Outcome::Miss
-        });
-        Err(error)
+        };
+        self.cache.count(outcome);
+        let label = if forwarded {
+            ErrorLabel {
+                outcome,
+                cache_status: cache_status(format!("tidegate; fwd={}; detail=error", self.fwd)),
+            }
+        } else {
+            ErrorLabel::unforwarded(outcome)
+        };
+        Err((error, label))
     }
 
     fn stale_on_error(&self, request_id: &HeaderValue) -> Option<Response<ProxyBody>> {
@@ -139,13 +188,17 @@ impl Pending {
             return None;
         }
         self.cache.count(Outcome::Stale);
-        Some(respond(
+        let mut response = respond(
             stale,
             age,
             Outcome::Stale,
             "tidegate; fwd=stale; detail=stale-if-error",
             request_id,
-        ))
+        );
+        if self.method == Method::HEAD {
+            head_only(&mut response, stale);
+        }
+        Some(response)
     }
 
     /// Handles the function's response head: labels it, and decides whether to store it,
@@ -164,53 +217,14 @@ impl Pending {
                 self.invalidate_written(&scheme, &host, headers);
             }
             cache.count(Outcome::Bypass);
-            label(headers, Outcome::Bypass, "tidegate; fwd=bypass");
+            let status = cache_status(format!("tidegate; fwd={}", self.fwd));
+            label(headers, Outcome::Bypass, status);
             return Reply::Stream(None);
         }
 
         // A 304 to our own validators: the stored copy is good again, with new headers.
-        if self.conditional
-            && status == StatusCode::NOT_MODIFIED
-            && let Some(stale) = &self.stale
-        {
-            let mut stored = stale.headers.clone();
-            freshness::merge_not_modified(&mut stored, headers);
-            let cc = ResponseDirectives::parse(&stored);
-            let lifetime = freshness::storable(
-                &Method::GET,
-                &self.request,
-                &self.directives,
-                stale.status,
-                &stored,
-                &cc,
-                cache.default_ttl,
-                SystemTime::now(),
-            );
-            let now = Instant::now();
-            let entry = Entry {
-                status: stale.status,
-                policy: lifetime.map_or(stale.policy, |l| Policy::new(l, &cc, &stored)),
-                initial_age: freshness::initial_age(headers, now - self.sent_at, SystemTime::now()),
-                headers: stored,
-                body: stale.body.clone(),
-                stored_at: now,
-                tags: stale.tags.clone(),
-                generation: 0,
-                refreshing: AtomicBool::new(false),
-            };
-            let response = respond(
-                &entry,
-                entry.initial_age,
-                Outcome::Revalidated,
-                "tidegate; fwd=stale; fwd-status=304",
-                request_id,
-            );
-            let vary = key::vary_names(&entry.headers);
-            cache
-                .store
-                .insert(&self.primary, vary, &self.request, entry);
-            cache.count(Outcome::Revalidated);
-            return Reply::Cached(response);
+        if self.conditional && status == StatusCode::NOT_MODIFIED {
+            return self.on_not_modified(headers, request_id);
         }
         if status.is_server_error()
             && let Some(response) = self.stale_on_error(request_id)
@@ -220,13 +234,6 @@ impl Pending {
 
         // A miss: store the answer if the rules allow it.
         cache.count(Outcome::Miss);
-        let fwd = if self.stale.is_some() {
-            "stale"
-        } else if self.directives.no_cache {
-            "request"
-        } else {
-            "uri-miss"
-        };
         let cc = ResponseDirectives::parse(headers);
         let lifetime = freshness::storable(
             &self.method,
@@ -243,26 +250,28 @@ impl Pending {
             .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
             .is_some_and(|len| len > cache.object_max);
         let lifetime = match lifetime {
-            Ok(_) if too_large => Err("too-large"),
+            Ok(_) if too_large => Err(NotStored::TooLarge),
             other => other,
         };
         let lifetime = match lifetime {
             Ok(lifetime) => lifetime,
-            Err(reason) => {
-                if self.method == Method::GET {
+            Err(refusal) => {
+                if refusal.depends_on_response() {
                     // Later requests go straight to the function rather than queueing
-                    // behind one another for an answer that will not be stored.
+                    // behind one another for an answer that will not be stored; and a
+                    // successful answer that may not be stored replaces the old copy.
                     cache.collapser.not_storable(&self.primary);
                     if self.stale.is_some() && status.is_success() {
                         cache.store.invalidate(&self.primary);
                     }
                 }
+                let reason = refusal.reason();
                 tracing::debug!(key = %self.primary, reason, "response not stored");
-                label(headers, Outcome::Miss, fwd_status(fwd, false));
+                label(headers, Outcome::Miss, self.forwarded_status(false));
                 return Reply::Stream(None);
             }
         };
-        label(headers, Outcome::Miss, fwd_status(fwd, true));
+        label(headers, Outcome::Miss, self.forwarded_status(true));
         let now = Instant::now();
         let mut stored = headers.clone();
         for name in [
@@ -287,15 +296,92 @@ impl Pending {
             refreshing: AtomicBool::new(false),
         };
         cache.collapser.storable(&self.primary);
-        Reply::Stream(Some(Capture {
-            vary: key::vary_names(headers),
+        Reply::Stream(Some(Capture::new(
             cache,
-            primary: std::mem::take(&mut self.primary),
-            request: std::mem::take(&mut self.request),
-            entry: Some(entry),
-            chunks: BytesMut::new(),
-            _leader: self.leader.take(),
-        }))
+            std::mem::take(&mut self.primary),
+            key::vary_names(headers),
+            std::mem::take(&mut self.request),
+            entry,
+            self.leader.take(),
+        )))
+    }
+
+    /// A 304 to the validators the cache added: the client gets the stored body with the
+    /// 304's headers merged in (RFC 9111 §4.3.4). The merged response is stored again
+    /// only if the rules allow it: a 304 may bring `Set-Cookie`, `private` or
+    /// `no-store`, and storing those would hand one client's answer to everyone.
+    fn on_not_modified(&mut self, not_modified: &HeaderMap, request_id: &HeaderValue) -> Reply {
+        let cache = self.cache.clone();
+        let stale = self
+            .stale
+            .clone()
+            .expect("a conditional request has a stored copy");
+        let mut merged = stale.headers.clone();
+        freshness::merge_not_modified(&mut merged, not_modified);
+        let cc = ResponseDirectives::parse(&merged);
+        let lifetime = freshness::storable(
+            &Method::GET,
+            &self.request,
+            &self.directives,
+            stale.status,
+            &merged,
+            &cc,
+            cache.default_ttl,
+            SystemTime::now(),
+        );
+        let now = Instant::now();
+        let entry = Entry {
+            status: stale.status,
+            policy: match lifetime {
+                Ok(lifetime) => Policy::new(lifetime, &cc, &merged),
+                Err(_) => stale.policy,
+            },
+            initial_age: freshness::initial_age(
+                not_modified,
+                now - self.sent_at,
+                SystemTime::now(),
+            ),
+            headers: merged,
+            body: stale.body.clone(),
+            stored_at: now,
+            tags: stale.tags.clone(),
+            generation: 0,
+            refreshing: AtomicBool::new(false),
+        };
+        let response = respond(
+            &entry,
+            entry.initial_age,
+            Outcome::Revalidated,
+            "tidegate; fwd=stale; fwd-status=304",
+            request_id,
+        );
+        cache.count(Outcome::Revalidated);
+        match lifetime {
+            Ok(_) => {
+                let vary = key::vary_names(&entry.headers);
+                cache
+                    .store
+                    .insert(&self.primary, vary, &self.request, entry);
+                cache.collapser.storable(&self.primary);
+            }
+            Err(refusal) => {
+                // The old copy no longer matches what the function says about the
+                // resource; a refusal of this one request's (its `no-store`) leaves it be.
+                if refusal.depends_on_response() {
+                    cache.store.invalidate(&self.primary);
+                    cache.collapser.not_storable(&self.primary);
+                }
+                let reason = refusal.reason();
+                tracing::debug!(key = %self.primary, reason, "revalidated response not stored");
+            }
+        }
+        Reply::Cached(response)
+    }
+
+    /// `Cache-Status` of an answer from the function, stored or not.
+    fn forwarded_status(&self, stored: bool) -> HeaderValue {
+        let stored = if stored { "; stored" } else { "" };
+        cache_status(format!("tidegate; fwd={}{stored}", self.fwd))
     }
 
     /// Invalidates the target and the `Location` / `Content-Location` of a successful
@@ -334,21 +420,15 @@ impl Drop for Pending {
     }
 }
 
-fn fwd_status(fwd: &'static str, stored: bool) -> &'static str {
-    match (fwd, stored) {
-        ("stale", true) => "tidegate; fwd=stale; stored",
-        ("stale", false) => "tidegate; fwd=stale",
-        ("request", true) => "tidegate; fwd=request; stored",
-        ("request", false) => "tidegate; fwd=request",
-        (_, true) => "tidegate; fwd=uri-miss; stored",
-        (_, false) => "tidegate; fwd=uri-miss",
-    }
+/// A `Cache-Status` value built from the cache's own tokens.
+fn cache_status(value: String) -> HeaderValue {
+    HeaderValue::try_from(value).expect("Cache-Status is built from ASCII tokens")
 }
 
 /// Sets `x-tidegate-cache` and `Cache-Status` on a response.
-pub fn label(headers: &mut HeaderMap, outcome: Outcome, cache_status: &'static str) {
+pub fn label(headers: &mut HeaderMap, outcome: Outcome, cache_status: HeaderValue) {
     headers.insert(X_TIDEGATE_CACHE, outcome.header());
-    headers.insert(CACHE_STATUS, HeaderValue::from_static(cache_status));
+    headers.insert(CACHE_STATUS, cache_status);
 }
 
 /// Purge tags from `Cache-Tag` (comma-separated) and `Surrogate-Key` (space-separated).
@@ -368,43 +448,4 @@ fn tags(headers: &HeaderMap) -> Box<[Box<str>]> {
         }
     }
     tags.into_boxed_slice()
-}
-
-/// A copy of a streaming answer, stored once the body is complete. Dropped before then
-/// (the client left, the body failed, it grew too large), it stores nothing; dropping it
-/// releases the collapsed waiters either way.
-pub struct Capture {
-    cache: Arc<FunctionCache>,
-    primary: String,
-    vary: Vec<HeaderName>,
-    request: HeaderMap,
-    entry: Option<Entry>,
-    chunks: BytesMut,
-    _leader: Option<Leader>,
-}
-
-impl Capture {
-    /// Copies one piece of the body; false when the object outgrew the per-object limit
-    /// (the capture should then be dropped).
-    pub fn push(&mut self, data: &Bytes) -> bool {
-        if (self.chunks.len() + data.len()) as u64 > self.cache.object_max {
-            self.cache.collapser.not_storable(&self.primary);
-            return false;
-        }
-        self.chunks.extend_from_slice(data);
-        true
-    }
-
-    /// The body is complete: store the response.
-    pub fn complete(mut self) {
-        let Some(mut entry) = self.entry.take() else {
-            return;
-        };
-        entry.body = std::mem::take(&mut self.chunks).freeze();
-        let vary = std::mem::take(&mut self.vary);
-        self.cache
-            .store
-            .insert(&self.primary, vary, &self.request, entry);
-        // `self` drops here, after the insert: waiters woken now find the entry.
-    }
 }

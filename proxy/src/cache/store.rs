@@ -147,6 +147,12 @@ impl Store {
         }
     }
 
+    /// Whether `primary` holds a `Vary` list: a request that found no variant under it
+    /// is a `vary-miss` rather than a `uri-miss` (RFC 9211 §2.2).
+    pub fn varies(&self, primary: &str) -> bool {
+        matches!(self.cache.get(primary), Some(Stored::Vary(_)))
+    }
+
     /// Stores `entry` for `primary`; `vary` are the response's varying headers and
     /// `request` the request it answered. `entry.generation` is set here.
     pub fn insert(

@@ -26,7 +26,7 @@ use tidegate_scaler::Lease;
 use tokio::time::Instant;
 
 use crate::body::{BodyLimitExceeded, ClientBody, ProxyBody, RequestBody, WatchHangup};
-use crate::cache::{Lookup, Outcome, Pending, Reply};
+use crate::cache::{ErrorLabel, Lookup, Outcome, Pending, Reply};
 use crate::error::ProxyError;
 use crate::headers::{self, X_REQUEST_ID};
 
@@ -88,6 +88,7 @@ pub fn handle_direct(
             id
         }
     };
+    let cacheable_method = matches!(*request.method(), Method::GET | Method::HEAD);
     let forwarding = Box::pin(forward(
         worker.clone(),
         conn,
@@ -96,44 +97,68 @@ pub fn handle_direct(
         started,
     ));
     async move {
-        let (function, result) = forwarding.await;
+        let (learned, result) = forwarding.await;
         let (response, tunnel) = match result {
             Ok(forwarded) => forwarded,
-            Err(error) => (
-                refused(&worker, function, error, &request_id, started),
-                None,
-            ),
+            Err(error) => {
+                let response = refused(
+                    &worker,
+                    learned,
+                    cacheable_method,
+                    error,
+                    &request_id,
+                    started,
+                );
+                (response, None)
+            }
         };
         (response.map(|body| body.with_active(active)), tunnel)
     }
 }
 
-/// The answer to a request refused with `error`, counted and logged; `function` is where
-/// it was routed, if it got that far.
+/// The answer to a request refused with `error`, counted and logged.
 fn refused(
     worker: &Worker,
-    function: Option<usize>,
+    learned: Learned,
+    cacheable_method: bool,
     error: ProxyError,
     request_id: &HeaderValue,
     started: Instant,
 ) -> Response<ProxyBody> {
+    let function = learned.function;
     let name = function.map(|i| &*worker.shared.functions[i].name);
     tracing::debug!(function = name, code = error.code(), request_id = ?request_id, "request refused");
     worker
         .metrics
         .record(function, error.status(), started.elapsed());
     let mut response = error.to_response(name, Some(request_id));
-    // Every answer of a cache-enabled function says what the cache did.
+    // Every answer of a cache-enabled function says what the cache did; an error the
+    // cache never saw forwarded nothing.
     if function.is_some_and(|i| worker.shared.functions[i].cache.is_some()) {
-        let status = "tidegate; fwd=uri-miss; detail=error";
-        crate::cache::pending::label(response.headers_mut(), Outcome::Miss, status);
+        let label = learned.cache.unwrap_or_else(|| {
+            ErrorLabel::unforwarded(if cacheable_method {
+                Outcome::Miss
+            } else {
+                Outcome::Bypass
+            })
+        });
+        label.apply(response.headers_mut());
     }
     response
 }
 
+/// What [`forward`] learned about a request before it failed, for the error response.
+#[derive(Default)]
+struct Learned {
+    /// The function the request was routed to.
+    function: Option<usize>,
+    /// How the cache labels the error, once it has seen the request.
+    cache: Option<ErrorLabel>,
+}
+
 type Forwarded = (Response<ProxyBody>, Option<Tunnel>);
 
-/// Routes and forwards the request; says which function it was routed to, if any.
+/// Routes and forwards the request; says what it learned of it, for an error response.
 ///
 /// This and the functions below return `async move` blocks rather than being `async fn`s:
 /// an `async fn` keeps a copy of each argument beside the local it moves it into, and for
@@ -148,11 +173,11 @@ fn forward(
     request: Request<ClientBody>,
     request_id: HeaderValue,
     started: Instant,
-) -> impl Future<Output = (Option<usize>, Result<Forwarded, ProxyError>)> {
+) -> impl Future<Output = (Learned, Result<Forwarded, ProxyError>)> {
     async move {
-        let mut function = None;
-        let result = forward_to(&worker, &conn, request, &request_id, started, &mut function).await;
-        (function, result)
+        let mut learned = Learned::default();
+        let result = forward_to(&worker, &conn, request, &request_id, started, &mut learned).await;
+        (learned, result)
     }
 }
 
@@ -166,7 +191,7 @@ fn forward_to<'a>(
     mut request: Request<ClientBody>,
     request_id: &'a HeaderValue,
     started: Instant,
-    function: &'a mut Option<usize>,
+    learned: &'a mut Learned,
 ) -> impl Future<Output = Result<Forwarded, ProxyError>> + 'a {
     async move {
         let shared = &worker.shared;
@@ -206,7 +231,7 @@ fn forward_to<'a>(
         let Some(route) = shared.router.lookup(host, path) else {
             return Err(ProxyError::NoRoute);
         };
-        *function = Some(route.function);
+        learned.function = Some(route.function);
 
         // Refuse a body declared too large before taking an instance slot for it.
         let limit = shared.limits.max_body_bytes;
@@ -242,7 +267,19 @@ fn forward_to<'a>(
                         declared,
                         limit,
                     };
-                    let request = head.apply(request).map(|_| RequestBody::empty());
+                    // It is a GET even for a HEAD client, since only a GET's answer can be
+                    // stored, and it carries the cache's validators rather than the client's.
+                    let mut request = head.apply(request).map(|_| RequestBody::empty());
+                    *request.method_mut() = Method::GET;
+                    for name in [
+                        header::IF_NONE_MATCH,
+                        header::IF_MODIFIED_SINCE,
+                        header::IF_MATCH,
+                        header::IF_UNMODIFIED_SINCE,
+                        header::IF_RANGE,
+                    ] {
+                        request.headers_mut().remove(name);
+                    }
                     let task = refresh::run(
                         worker.clone(),
                         route.clone(),
@@ -274,7 +311,7 @@ fn forward_to<'a>(
         // Boxed, so that a request waiting in the queue holds that state only, not also the
         // routing and lookup state above (see `handle_direct`).
         Box::pin(dispatch(
-            worker, route, request, head, cached, request_id, started,
+            worker, route, request, head, cached, request_id, started, learned,
         ))
         .await
     }
@@ -335,6 +372,10 @@ impl Rewrite<'_> {
     clippy::manual_async_fn,
     reason = "an async fn keeps a second copy of the request"
 )]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the state of one request, passed on once"
+)]
 fn dispatch<'a>(
     worker: &'a Rc<Worker>,
     route: &'a RouteMatch,
@@ -343,14 +384,20 @@ fn dispatch<'a>(
     mut cached: Option<Box<Pending>>,
     request_id: &'a HeaderValue,
     started: Instant,
+    learned: &'a mut Learned,
 ) -> impl Future<Output = Result<Forwarded, ProxyError>> + 'a {
     async move {
         let shared = &worker.shared;
         let upgrade = asks_protocol_switch(&request);
+        let failed = |forwarded| Failed {
+            function: route.function,
+            started,
+            forwarded,
+        };
         let (mut lease, waited) = match acquire(worker, route, &request, request_id).await {
             Ok(acquired) => acquired,
             Err(error) => {
-                return stale_or(worker, route.function, started, cached, error, request_id);
+                return stale_or(worker, failed(false), cached, error, request_id, learned);
             }
         };
         // Rewritten only now: a queued request keeps the head it came with, which is
@@ -373,20 +420,30 @@ fn dispatch<'a>(
                 deadline,
                 request_id,
             ))
-            .await?;
-            // A switched connection has no response body to complete: count it at the answer.
-            // Its duration is the time to the switch, not the tunnel's life.
+            .await;
+            let (mut response, tunnel) = match switched {
+                Ok(switched) => switched,
+                Err(error) => {
+                    return stale_or(worker, failed(true), cached, error, request_id, learned);
+                }
+            };
+            // The cache did not take part, and says so like on every answer.
+            if let Some(pending) = cached {
+                pending.on_response(response.status(), response.headers_mut(), request_id);
+            }
+            // A switched connection has no response body to complete: count it at the
+            // answer. Its duration is the time to the switch, not the tunnel's life.
             worker
                 .metrics
-                .record(Some(route.function), switched.0.status(), started.elapsed());
-            return Ok(switched);
+                .record(Some(route.function), response.status(), started.elapsed());
+            return Ok((response, tunnel));
         }
 
         let mut response =
             match Box::pin(send(worker, &mut lease, upstream_request, deadline)).await {
                 Ok(response) => response,
                 Err(error) => {
-                    return stale_or(worker, route.function, started, cached, error, request_id);
+                    return stale_or(worker, failed(true), cached, error, request_id, learned);
                 }
             };
         headers::remove_hop_by_hop(response.headers_mut(), false);
@@ -425,24 +482,40 @@ fn dispatch<'a>(
     }
 }
 
-/// The function could not be asked: the cache's stale copy if `stale-if-error` allows,
-/// else the error.
-fn stale_or(
-    worker: &Worker,
+/// A request the function could not answer.
+struct Failed {
     function: usize,
     started: Instant,
+    /// Whether the request was sent to an instance (the exchange failed) or not (no slot).
+    forwarded: bool,
+}
+
+/// The function could not be asked: the cache's stale copy if `stale-if-error` allows,
+/// else the error, with the cache's label for it in `learned`.
+fn stale_or(
+    worker: &Worker,
+    failed: Failed,
     pending: Option<Box<Pending>>,
     error: ProxyError,
     request_id: &HeaderValue,
+    learned: &mut Learned,
 ) -> Result<(Response<ProxyBody>, Option<Tunnel>), ProxyError> {
     let Some(pending) = pending else {
         return Err(error);
     };
-    let response = pending.on_error(error, request_id)?;
-    worker
-        .metrics
-        .record(Some(function), response.status(), started.elapsed());
-    Ok((response, None))
+    match pending.on_error(error, failed.forwarded, request_id) {
+        Ok(response) => {
+            let elapsed = failed.started.elapsed();
+            worker
+                .metrics
+                .record(Some(failed.function), response.status(), elapsed);
+            Ok((response, None))
+        }
+        Err((error, label)) => {
+            learned.cache = Some(label);
+            Err(error)
+        }
+    }
 }
 
 /// The origin-form URI to send upstream, or `None` when the client's can be sent as is.
