@@ -7,7 +7,8 @@ use http::{HeaderValue, Request};
 use http_body_util::BodyExt;
 use tokio::time::Instant;
 
-use super::{Completion, acquire, send};
+use super::dispatch::acquire;
+use super::send::{Completion, send};
 use crate::body::{ProxyBody, RequestBody};
 use crate::cache::{Pending, Reply};
 use crate::headers;

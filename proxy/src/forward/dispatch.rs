@@ -1,0 +1,263 @@
+//! Taking an instance slot, waiting in the queue if need be, and asking the instance.
+
+use std::rc::Rc;
+use std::time::Duration;
+
+use http::header::HeaderValue;
+use http::{Request, Response};
+use tidegate_scaler::Lease;
+use tokio::time::Instant;
+
+use super::rewrite::{Rewrite, asks_protocol_switch};
+use super::send::{Completion, send};
+use super::upgrade::forward_upgrade;
+use super::{Forwarded, Learned, SERVER_TIMING, Tunnel};
+use crate::body::{ClientBody, ProxyBody, WatchHangup};
+use crate::cache::{Pending, Reply};
+use crate::error::ProxyError;
+use crate::headers::{self, X_REQUEST_ID};
+use crate::route::RouteMatch;
+use crate::server::Worker;
+
+/// Takes a slot on the least-loaded instance, waiting in the queue if all are busy, and
+/// sends the request (already rewritten for the instance) to it, or switches protocols
+/// when `upgrade`.
+#[expect(
+    clippy::manual_async_fn,
+    reason = "an async fn keeps a second copy of the request"
+)]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the state of one request, passed on once"
+)]
+pub(super) fn dispatch<'a>(
+    worker: &'a Rc<Worker>,
+    route: &'a RouteMatch,
+    request: Request<ClientBody>,
+    head: Rewrite<'a>,
+    mut cached: Option<Box<Pending>>,
+    request_id: &'a HeaderValue,
+    started: Instant,
+    learned: &'a mut Learned,
+) -> impl Future<Output = Result<Forwarded, ProxyError>> + 'a {
+    async move {
+        let shared = &worker.shared;
+        let upgrade = asks_protocol_switch(&request);
+        let failed = |forwarded| Failed {
+            function: route.function,
+            started,
+            forwarded,
+        };
+        let (mut lease, waited) = match acquire(worker, route, &request, request_id).await {
+            Ok(acquired) => acquired,
+            Err(error) => {
+                return stale_or(worker, failed(false), cached, error, request_id, learned);
+            }
+        };
+        // Rewritten only now: a queued request keeps the head it came with, which is
+        // smaller than the instance's (the forwarding fields would grow its header map).
+        let mut upstream_request = head.apply(request);
+        if let Some(pending) = &mut cached {
+            pending.prepare(upstream_request.headers_mut());
+        }
+        let instance = lease.instance().clone();
+        let deadline = Instant::now() + shared.limits.request_timeout;
+
+        // The exchange and the upgrade are boxed: their state is most of this future's size,
+        // and a request waiting in the queue would otherwise hold it unused (100,000 queued
+        // requests held 3.9 KB of future each). One allocation per request buys that back.
+        if upgrade {
+            let switched = Box::pin(forward_upgrade(
+                upstream_request,
+                lease,
+                instance.addr(),
+                deadline,
+                request_id,
+            ))
+            .await;
+            let (mut response, tunnel) = match switched {
+                Ok(switched) => switched,
+                Err(error) => {
+                    return stale_or(worker, failed(true), cached, error, request_id, learned);
+                }
+            };
+            // The cache did not take part, and says so like on every answer.
+            if let Some(pending) = cached {
+                pending.on_response(response.status(), response.headers_mut(), request_id);
+            }
+            // A switched connection has no response body to complete: count it at the
+            // answer. Its duration is the time to the switch, not the tunnel's life.
+            worker
+                .metrics
+                .record(Some(route.function), response.status(), started.elapsed());
+            return Ok((response, tunnel));
+        }
+
+        let mut response =
+            match Box::pin(send(worker, &mut lease, upstream_request, deadline)).await {
+                Ok(response) => response,
+                Err(error) => {
+                    return stale_or(worker, failed(true), cached, error, request_id, learned);
+                }
+            };
+        headers::remove_hop_by_hop(response.headers_mut(), false);
+        let reply =
+            cached.map(|p| p.on_response(response.status(), response.headers_mut(), request_id));
+        response
+            .headers_mut()
+            .insert(X_REQUEST_ID, request_id.clone());
+        if let Some(waited) = waited {
+            response
+                .headers_mut()
+                .append(SERVER_TIMING, server_timing(waited));
+        }
+        let status = response.status();
+        let completion = Completion {
+            worker: worker.clone(),
+            lease,
+            function: route.function,
+            status,
+            started,
+        };
+        let capture = match reply {
+            Some(Reply::Cached(answer)) => {
+                // Answered from the cache after all (304, or stale on a 5xx): the function's
+                // own response ends here.
+                drop(ProxyBody::upstream(response.into_body(), completion));
+                return Ok((answer, None));
+            }
+            Some(Reply::Stream(capture)) => capture,
+            None => None,
+        };
+        Ok((
+            response.map(|body| ProxyBody::upstream_captured(body, completion, capture)),
+            None,
+        ))
+    }
+}
+
+/// A request the function could not answer.
+struct Failed {
+    function: usize,
+    started: Instant,
+    /// Whether the request was sent to an instance (the exchange failed) or not (no slot).
+    forwarded: bool,
+}
+
+/// The function could not be asked: the cache's stale copy if `stale-if-error` allows,
+/// else the error, with the cache's label for it in `learned`.
+fn stale_or(
+    worker: &Worker,
+    failed: Failed,
+    pending: Option<Box<Pending>>,
+    error: ProxyError,
+    request_id: &HeaderValue,
+    learned: &mut Learned,
+) -> Result<(Response<ProxyBody>, Option<Tunnel>), ProxyError> {
+    let Some(pending) = pending else {
+        return Err(error);
+    };
+    match pending.on_error(error, failed.forwarded, request_id) {
+        Ok(response) => {
+            let elapsed = failed.started.elapsed();
+            worker
+                .metrics
+                .record(Some(failed.function), response.status(), elapsed);
+            Ok((response, None))
+        }
+        Err((error, label)) => {
+            learned.cache = Some(label);
+            Err(error)
+        }
+    }
+}
+
+/// How a request came by its instance slot, for the `Server-Timing` header.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Waited {
+    /// Time spent waiting for a slot.
+    wait: Duration,
+    /// Whether the slot is on an instance that became ready during that wait: the wait
+    /// was (at least partly) a cold start.
+    cold: bool,
+}
+
+/// A slot on one of the function's instances, waiting in the function's queue when all
+/// are busy or none is ready yet. Returns `None` for the wait when a slot was free at once.
+pub(super) async fn acquire<B: WatchHangup>(
+    worker: &Worker,
+    route: &RouteMatch,
+    request: &Request<B>,
+    request_id: &HeaderValue,
+) -> Result<(Lease, Option<Waited>), ProxyError> {
+    let runtime = &worker.shared.functions[route.function];
+    let fleet = &runtime.fleet;
+    let queue = &runtime.queue;
+    if let Some(lease) = queue.try_now(fleet) {
+        return Ok((lease, None));
+    }
+    if runtime.scale.is_none() && fleet.instances().is_empty() {
+        return Err(ProxyError::ScaleFailed);
+    }
+    if fleet.counts().ready == 0 {
+        // Nothing can take this request soon: wake the controller now, not at its tick.
+        fleet.want_capacity();
+        if fleet.is_failing() {
+            return Err(ProxyError::ScaleFailed);
+        }
+    }
+    if worker.shared.shutdown.has_expired() {
+        return Err(ProxyError::ShuttingDown);
+    }
+
+    // Queue it. Only a queued request's class and wait limit matter, so only it pays
+    // for reading them (and for watching its connection).
+    let headers = request.headers();
+    let class = queue.class_of(headers, route.priority.as_deref());
+    let limit = crate::queue::wait_limit(headers, queue.timeout());
+    let hangup = request.body().hangup();
+    let mut waiter = queue.enqueue(fleet, class, limit)?;
+    tracing::debug!(
+        function = %runtime.name,
+        request_id = ?request_id,
+        priority = %queue.class_names()[class],
+        depth = queue.depth(),
+        "waiting for a free instance"
+    );
+    let hung_up = async {
+        match &hangup {
+            Some(hangup) => hangup.closed().await,
+            None => std::future::pending().await,
+        }
+    };
+    let lease = tokio::select! {
+        granted = waiter.granted() => granted?,
+        () = hung_up => {
+            // Dropping the waiter withdraws it; nothing is forwarded for this client.
+            tracing::debug!(function = %runtime.name, request_id = ?request_id, "client left the queue");
+            return Err(ProxyError::ClientGone);
+        }
+    };
+    let cold = lease
+        .instance()
+        .ready_at()
+        .is_some_and(|ready| ready > waiter.since());
+    let waited = Waited {
+        wait: waiter.since().elapsed(),
+        cold,
+    };
+    Ok((lease, Some(waited)))
+}
+
+/// `Server-Timing` for a request that waited: `queue` always, `cold` when the wait ended
+/// on an instance that had just started. Durations in milliseconds (RFC 9110 does not
+/// define the header; the W3C Server Timing draft does, with `dur` in milliseconds).
+fn server_timing(waited: Waited) -> HeaderValue {
+    let ms = waited.wait.as_secs_f64() * 1e3;
+    let value = if waited.cold {
+        format!("queue;dur={ms:.1}, cold;dur={ms:.1}")
+    } else {
+        format!("queue;dur={ms:.1}")
+    };
+    HeaderValue::try_from(value).expect("digits and ASCII punctuation")
+}
