@@ -3,15 +3,15 @@
 use std::rc::Rc;
 use std::time::Duration;
 
+use http::Request;
 use http::header::HeaderValue;
-use http::{Request, Response};
 use tidegate_scaler::Lease;
 use tokio::time::Instant;
 
 use super::rewrite::{Rewrite, asks_protocol_switch};
 use super::send::{Completion, send};
 use super::upgrade::forward_upgrade;
-use super::{Forwarded, Learned, SERVER_TIMING, Tunnel};
+use super::{Forwarded, Refusal, SERVER_TIMING};
 use crate::body::{ClientBody, ProxyBody, WatchHangup};
 use crate::cache::{Pending, Reply};
 use crate::error::ProxyError;
@@ -26,10 +26,6 @@ use crate::server::Worker;
     clippy::manual_async_fn,
     reason = "an async fn keeps a second copy of the request"
 )]
-#[expect(
-    clippy::too_many_arguments,
-    reason = "the state of one request, passed on once"
-)]
 pub(super) fn dispatch<'a>(
     worker: &'a Rc<Worker>,
     route: &'a RouteMatch,
@@ -38,8 +34,7 @@ pub(super) fn dispatch<'a>(
     mut cached: Option<Box<Pending>>,
     request_id: &'a HeaderValue,
     started: Instant,
-    learned: &'a mut Learned,
-) -> impl Future<Output = Result<Forwarded, ProxyError>> + 'a {
+) -> impl Future<Output = Result<Forwarded, Refusal>> + 'a {
     async move {
         let shared = &worker.shared;
         let upgrade = asks_protocol_switch(&request);
@@ -51,26 +46,31 @@ pub(super) fn dispatch<'a>(
         let (mut lease, waited) = match acquire(worker, route, &request, request_id).await {
             Ok(acquired) => acquired,
             Err(error) => {
-                return stale_or(worker, failed(false), cached, error, request_id, learned);
+                return stale_or(worker, failed(false), cached, error, request_id);
             }
         };
         // Rewritten only now: a queued request keeps the head it came with, which is
         // smaller than the instance's (the forwarding fields would grow its header map).
-        let mut upstream_request = head.apply(request);
-        if let Some(pending) = &mut cached {
-            pending.prepare(upstream_request.headers_mut());
-        }
-        let instance = lease.instance().clone();
+        // The rewritten request goes straight into the boxed exchange below, never into a
+        // local of this future, whose size every queued request pays.
+        let outbound = |request| {
+            let mut outbound = head.apply(request);
+            if let Some(pending) = &mut cached {
+                pending.prepare(outbound.headers_mut());
+            }
+            outbound
+        };
         let deadline = Instant::now() + shared.limits.request_timeout;
 
         // The exchange and the upgrade are boxed: their state is most of this future's size,
         // and a request waiting in the queue would otherwise hold it unused (100,000 queued
         // requests held 3.9 KB of future each). One allocation per request buys that back.
         if upgrade {
+            let addr = lease.instance().addr();
             let switched = Box::pin(forward_upgrade(
-                upstream_request,
+                outbound(request),
                 lease,
-                instance.addr(),
+                addr,
                 deadline,
                 request_id,
             ))
@@ -78,7 +78,7 @@ pub(super) fn dispatch<'a>(
             let (mut response, tunnel) = match switched {
                 Ok(switched) => switched,
                 Err(error) => {
-                    return stale_or(worker, failed(true), cached, error, request_id, learned);
+                    return stale_or(worker, failed(true), cached, error, request_id);
                 }
             };
             // The cache did not take part, and says so like on every answer.
@@ -94,10 +94,10 @@ pub(super) fn dispatch<'a>(
         }
 
         let mut response =
-            match Box::pin(send(worker, &mut lease, upstream_request, deadline)).await {
+            match Box::pin(send(worker, &mut lease, outbound(request), deadline)).await {
                 Ok(response) => response,
                 Err(error) => {
-                    return stale_or(worker, failed(true), cached, error, request_id, learned);
+                    return stale_or(worker, failed(true), cached, error, request_id);
                 }
             };
         headers::remove_hop_by_hop(response.headers_mut(), false);
@@ -145,17 +145,16 @@ struct Failed {
 }
 
 /// The function could not be asked: the cache's stale copy if `stale-if-error` allows,
-/// else the error, with the cache's label for it in `learned`.
+/// else the refusal, with the cache's label for it.
 fn stale_or(
     worker: &Worker,
     failed: Failed,
     pending: Option<Box<Pending>>,
     error: ProxyError,
     request_id: &HeaderValue,
-    learned: &mut Learned,
-) -> Result<(Response<ProxyBody>, Option<Tunnel>), ProxyError> {
+) -> Result<Forwarded, Refusal> {
     let Some(pending) = pending else {
-        return Err(error);
+        return Err(Refusal::routed(error, failed.function));
     };
     match pending.on_error(error, failed.forwarded, request_id) {
         Ok(response) => {
@@ -165,10 +164,11 @@ fn stale_or(
                 .record(Some(failed.function), response.status(), elapsed);
             Ok((response, None))
         }
-        Err((error, label)) => {
-            learned.cache = Some(label);
-            Err(error)
-        }
+        Err((error, label)) => Err(Refusal {
+            error,
+            function: Some(failed.function),
+            cache: Some(label),
+        }),
     }
 }
 

@@ -104,18 +104,10 @@ pub fn handle_direct(
         started,
     ));
     async move {
-        let (learned, result) = forwarding.await;
-        let (response, tunnel) = match result {
+        let (response, tunnel) = match forwarding.await {
             Ok(forwarded) => forwarded,
-            Err(error) => {
-                let response = refused(
-                    &worker,
-                    learned,
-                    cacheable_method,
-                    error,
-                    &request_id,
-                    started,
-                );
+            Err(refusal) => {
+                let response = refused(&worker, refusal, cacheable_method, &request_id, started);
                 (response, None)
             }
         };
@@ -123,16 +115,19 @@ pub fn handle_direct(
     }
 }
 
-/// The answer to a request refused with `error`, counted and logged.
+/// The answer to a refused request, counted and logged.
 fn refused(
     worker: &Worker,
-    learned: Learned,
+    refusal: Refusal,
     cacheable_method: bool,
-    error: ProxyError,
     request_id: &HeaderValue,
     started: Instant,
 ) -> Response<ProxyBody> {
-    let function = learned.function;
+    let Refusal {
+        error,
+        function,
+        cache,
+    } = refusal;
     let name = function.map(|i| &*worker.shared.functions[i].name);
     tracing::debug!(function = name, code = error.code(), request_id = ?request_id, "request refused");
     worker
@@ -142,7 +137,7 @@ fn refused(
     // Every answer of a cache-enabled function says what the cache did; an error the
     // cache never saw forwarded nothing.
     if function.is_some_and(|i| worker.shared.functions[i].cache.is_some()) {
-        let label = learned.cache.unwrap_or_else(|| {
+        let label = cache.unwrap_or_else(|| {
             ErrorLabel::unforwarded(if cacheable_method {
                 Outcome::Miss
             } else {
@@ -154,22 +149,44 @@ fn refused(
     response
 }
 
-/// What [`forward`] learned about a request before it failed, for the error response.
-#[derive(Default)]
-struct Learned {
-    /// The function the request was routed to.
+/// Why a request was refused, with what the error response needs to know of it.
+struct Refusal {
+    error: ProxyError,
+    /// The function the request was routed to, if it got that far.
     function: Option<usize>,
     /// How the cache labels the error, once it has seen the request.
     cache: Option<ErrorLabel>,
 }
 
+impl Refusal {
+    /// A request routed to `function` and refused before the cache could label it.
+    fn routed(error: ProxyError, function: usize) -> Self {
+        Refusal {
+            error,
+            function: Some(function),
+            cache: None,
+        }
+    }
+}
+
+/// A request refused before it was routed.
+impl From<ProxyError> for Refusal {
+    fn from(error: ProxyError) -> Self {
+        Refusal {
+            error,
+            function: None,
+            cache: None,
+        }
+    }
+}
+
 type Forwarded = (Response<ProxyBody>, Option<Tunnel>);
 
-/// Routes and forwards the request; says what it learned of it, for an error response.
+/// Routes and forwards the request.
 ///
-/// This and the functions below return `async move` blocks rather than being `async fn`s:
-/// an `async fn` keeps a copy of each argument beside the local it moves it into, and for
-/// the request head (~260 bytes) that dead copy would be held by every queued request.
+/// This and `dispatch` return `async move` blocks rather than being `async fn`s: an
+/// `async fn` keeps a copy of each argument beside the local it moves it into, and for the
+/// request head (~260 bytes) that dead copy would be held by every queued request.
 #[expect(
     clippy::manual_async_fn,
     reason = "an async fn keeps a second copy of the request"
@@ -177,38 +194,17 @@ type Forwarded = (Response<ProxyBody>, Option<Tunnel>);
 fn forward(
     worker: Rc<Worker>,
     conn: Arc<ConnState>,
-    request: Request<ClientBody>,
+    mut request: Request<ClientBody>,
     request_id: HeaderValue,
     started: Instant,
-) -> impl Future<Output = (Learned, Result<Forwarded, ProxyError>)> {
-    async move {
-        let mut learned = Learned::default();
-        let result = forward_to(&worker, &conn, request, &request_id, started, &mut learned).await;
-        (learned, result)
-    }
-}
-
-#[expect(
-    clippy::manual_async_fn,
-    reason = "an async fn keeps a second copy of the request"
-)]
-fn forward_to<'a>(
-    worker: &'a Rc<Worker>,
-    conn: &'a ConnState,
-    mut request: Request<ClientBody>,
-    request_id: &'a HeaderValue,
-    started: Instant,
-    learned: &'a mut Learned,
-) -> impl Future<Output = Result<Forwarded, ProxyError>> + 'a {
+) -> impl Future<Output = Result<Forwarded, Refusal>> {
     async move {
         let shared = &worker.shared;
         if shared.shutdown.has_expired() {
-            return Err(ProxyError::ShuttingDown);
+            return Err(ProxyError::ShuttingDown.into());
         }
         if request.method() == Method::CONNECT {
-            return Err(ProxyError::BadRequest(
-                "CONNECT cannot be proxied to a function",
-            ));
+            return Err(ProxyError::BadRequest("CONNECT cannot be proxied to a function").into());
         }
 
         // Route. HTTP/2 carries the host in the URI (`:authority`), HTTP/1.1 in `Host` or,
@@ -221,9 +217,7 @@ fn forward_to<'a>(
             .nth(1)
             .is_some()
         {
-            return Err(ProxyError::BadRequest(
-                "the request has more than one Host header",
-            ));
+            return Err(ProxyError::BadRequest("the request has more than one Host header").into());
         }
         let host_in_uri = request.uri().authority().is_some();
         let host_value = match request.uri().authority() {
@@ -231,22 +225,24 @@ fn forward_to<'a>(
             None => request.headers().get(header::HOST).cloned(),
         };
         let Some(host_value) = host_value else {
-            return Err(ProxyError::BadRequest("the request has no Host header"));
+            return Err(ProxyError::BadRequest("the request has no Host header").into());
         };
         let host = host_value.to_str().map(host_without_port).ok();
         let path = request.uri().path();
         let Some(route) = shared.router.lookup(host, path) else {
-            return Err(ProxyError::NoRoute);
+            return Err(ProxyError::NoRoute.into());
         };
-        learned.function = Some(route.function);
+        let routed = |error| Refusal::routed(error, route.function);
 
         // Refuse a body declared too large before taking an instance slot for it.
         let limit = shared.limits.max_body_bytes;
         let declared = http1::content_length(request.headers_mut()).map_err(|_| {
-            ProxyError::BadRequest("the Content-Length header is not one decimal number")
+            routed(ProxyError::BadRequest(
+                "the Content-Length header is not one decimal number",
+            ))
         })?;
         if declared.is_some_and(|len| len > limit) {
-            return Err(ProxyError::BodyTooLarge { limit });
+            return Err(routed(ProxyError::BodyTooLarge { limit }));
         }
 
         // Answer from the response cache when it can, before any instance slot is taken: a
@@ -256,7 +252,8 @@ fn forward_to<'a>(
             let scheme = conn.forwarded.proto.to_str().unwrap_or("http");
             let host = host_value.to_str().unwrap_or("");
             // Boxed: only cache-enabled functions pay for the lookup's state.
-            match Box::pin(cache.lookup(&request, scheme, host, request_id)).await? {
+            let lookup = Box::pin(cache.lookup(&request, scheme, host, &request_id)).await;
+            match lookup.map_err(routed)? {
                 Lookup::Answer(response) => {
                     let elapsed = started.elapsed();
                     worker
@@ -267,8 +264,8 @@ fn forward_to<'a>(
                 Lookup::Refresh(response, pending) => {
                     // Served stale at once; one background request refreshes the stored copy.
                     let head = Rewrite {
-                        conn,
-                        new_uri: upstream_uri(request.uri(), route.strip)?,
+                        conn: &conn,
+                        new_uri: upstream_uri(request.uri(), route.strip).map_err(routed)?,
                         host_value,
                         host_in_uri,
                         declared,
@@ -308,8 +305,8 @@ fn forward_to<'a>(
 
         // A target that cannot be forwarded is refused now, not after waiting for a slot.
         let head = Rewrite {
-            conn,
-            new_uri: upstream_uri(request.uri(), route.strip)?,
+            conn: &conn,
+            new_uri: upstream_uri(request.uri(), route.strip).map_err(routed)?,
             host_value,
             host_in_uri,
             declared,
@@ -318,7 +315,13 @@ fn forward_to<'a>(
         // Boxed, so that a request waiting in the queue holds that state only, not also the
         // routing and lookup state above (see `handle_direct`).
         Box::pin(dispatch(
-            worker, route, request, head, cached, request_id, started, learned,
+            &worker,
+            route,
+            request,
+            head,
+            cached,
+            &request_id,
+            started,
         ))
         .await
     }
