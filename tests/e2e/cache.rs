@@ -435,6 +435,18 @@ async fn purge_by_url_prefix_tag_and_function() {
         1
     );
     assert_eq!(outcome(&get(&tidegate, paths[4]).await), "MISS");
+    // A selector given as null or empty, or a prefix that is not a path, is refused
+    // rather than read as "everything".
+    for body in [
+        r#"{"function": "f", "tag": null}"#,
+        r#"{"function": "f", "prefix": ""}"#,
+        r#"{"function": "f", "url": ""}"#,
+        r#"{"function": "f", "prefix": "p/"}"#,
+    ] {
+        let answer = purge(body).await;
+        assert_eq!(answer.status, 400, "{body}");
+        assert_eq!(answer.error_code(), "BAD_REQUEST", "{body}");
+    }
     // Left: /p/b, /q/c (stored again above), /q/d and /s/e (stored again above).
     assert_eq!(purged(purge(r#"{"function": "f"}"#).await), 4);
     assert_eq!(outcome(&get(&tidegate, paths[3]).await), "MISS");

@@ -124,6 +124,13 @@ async fn forwarding_headers_are_set_and_hop_by_hop_headers_removed() {
         .to_owned();
     assert_eq!(generated.len(), 24);
     assert_eq!(answer.json()["headers"]["x-request-id"], generated.as_str());
+    // Server-Timing says how long the function took; nothing waited, so only `fn`.
+    let timing = answer.headers["server-timing"].to_str().expect("ascii");
+    let ms: f64 = timing
+        .strip_prefix("fn;dur=")
+        .and_then(|ms| ms.parse().ok())
+        .unwrap_or_else(|| panic!("Server-Timing: {timing}"));
+    assert!(ms >= 0.0, "Server-Timing: {timing}");
 
     // Hop-by-hop headers of the instance's response are removed too.
     let answer = get(proxy.http, "alpha.test", "/hop").await;

@@ -6,7 +6,7 @@
 //! query), so `http://h/p?b=2&a=1` purges what `/p?a=1&b=2` stored; a URL without scheme
 //! and host (`/p?x=1`) purges that path and query on every host.
 
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 
 use crate::cache::key;
 use crate::error::ProxyError;
@@ -17,9 +17,23 @@ use crate::state::FunctionRuntime;
 #[serde(deny_unknown_fields)]
 struct Purge {
     function: String,
+    #[serde(default, deserialize_with = "selector")]
     url: Option<String>,
+    #[serde(default, deserialize_with = "selector")]
     prefix: Option<String>,
+    #[serde(default, deserialize_with = "selector")]
     tag: Option<String>,
+}
+
+/// A selector that is given must say something: `null` or `""` would otherwise read as
+/// "no selector", which purges the whole function.
+fn selector<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    match Option::<String>::deserialize(deserializer)? {
+        Some(value) if !value.is_empty() => Ok(Some(value)),
+        _ => Err(serde::de::Error::custom(
+            "a selector must be a non-empty string (leave it out to purge the whole function)",
+        )),
+    }
 }
 
 /// Parses the body and purges; returns how many responses were removed.
@@ -38,6 +52,11 @@ pub fn purge(body: &[u8], functions: &[FunctionRuntime]) -> Result<usize, ProxyE
             "give at most one of \"url\", \"prefix\", \"tag\"".to_owned(),
         ));
     }
+    if purge.prefix.as_ref().is_some_and(|p| !p.starts_with('/')) {
+        return Err(ProxyError::InvalidBody(
+            "a prefix is a path, starting with \"/\"".to_owned(),
+        ));
+    }
     let function = functions
         .iter()
         .find(|f| *f.name == purge.function)
@@ -53,7 +72,7 @@ pub fn purge(body: &[u8], functions: &[FunctionRuntime]) -> Result<usize, ProxyE
         match url.split_once("://") {
             Some((scheme, rest)) => {
                 let (host, target) = rest.find('/').map_or((rest, "/"), |i| rest.split_at(i));
-                let wanted = key::url_key(scheme, host, target);
+                let wanted = key::url_key(&scheme.to_ascii_lowercase(), host, target);
                 cache.purge(|k, _| key::url_of(k) == wanted)
             }
             None => {

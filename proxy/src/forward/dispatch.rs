@@ -93,6 +93,7 @@ pub(super) fn dispatch<'a>(
             return Ok((response, tunnel));
         }
 
+        let asked = Instant::now();
         let mut response =
             match Box::pin(send(worker, &mut lease, outbound(request), deadline)).await {
                 Ok(response) => response,
@@ -106,11 +107,9 @@ pub(super) fn dispatch<'a>(
         response
             .headers_mut()
             .insert(X_REQUEST_ID, request_id.clone());
-        if let Some(waited) = waited {
-            response
-                .headers_mut()
-                .append(SERVER_TIMING, server_timing(waited));
-        }
+        response
+            .headers_mut()
+            .append(SERVER_TIMING, server_timing(waited, asked.elapsed()));
         let status = response.status();
         let completion = Completion {
             worker: worker.clone(),
@@ -249,15 +248,21 @@ pub(super) async fn acquire<B: WatchHangup>(
     Ok((lease, Some(waited)))
 }
 
-/// `Server-Timing` for a request that waited: `queue` always, `cold` when the wait ended
-/// on an instance that had just started. Durations in milliseconds (RFC 9110 does not
-/// define the header; the W3C Server Timing draft does, with `dur` in milliseconds).
-fn server_timing(waited: Waited) -> HeaderValue {
-    let ms = waited.wait.as_secs_f64() * 1e3;
-    let value = if waited.cold {
-        format!("queue;dur={ms:.1}, cold;dur={ms:.1}")
-    } else {
-        format!("queue;dur={ms:.1}")
-    };
-    HeaderValue::try_from(value).expect("digits and ASCII punctuation")
+/// `Server-Timing` for a forwarded request: `queue` when it waited for a slot, `cold` when
+/// that wait ended on an instance that had just started, and `fn`, the time from handing
+/// the request to the instance to its response head. Durations in milliseconds (the W3C
+/// Server Timing draft defines the header, with `dur` in milliseconds).
+fn server_timing(waited: Option<Waited>, function: Duration) -> HeaderValue {
+    use std::fmt::Write;
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let mut value = String::with_capacity(48);
+    if let Some(waited) = waited {
+        let wait = ms(waited.wait);
+        let _ = write!(value, "queue;dur={wait:.1}, ");
+        if waited.cold {
+            let _ = write!(value, "cold;dur={wait:.1}, ");
+        }
+    }
+    let _ = write!(value, "fn;dur={:.1}", ms(function));
+    HeaderValue::from_maybe_shared(bytes::Bytes::from(value)).expect("digits and ASCII punctuation")
 }

@@ -171,13 +171,20 @@ impl Queue {
 
     /// Queues a request of `class` that may wait `wait`. A full queue refuses it with
     /// `QUEUE_FULL`, unless it is more urgent than the least urgent waiter, which it then
-    /// displaces (the newest of that class, answered `QUEUE_FULL`).
+    /// displaces (the newest of that class, answered `QUEUE_FULL`). A request that may
+    /// not wait at all gets `QUEUE_TIMEOUT` at once.
     pub fn enqueue(
         &self,
         fleet: &Arc<Fleet>,
         class: usize,
         wait: Duration,
     ) -> Result<Waiter<'_>, ProxyError> {
+        if wait.is_zero() {
+            // A client that will not wait at all (`x-tidegate-queue-timeout: 0`) is not
+            // queued, so it cannot displace anyone.
+            self.stats.rejected(Reason::Timeout);
+            return Err(ProxyError::QueueTimeout);
+        }
         let now = Instant::now();
         let (sender, receiver) = oneshot::channel();
         {

@@ -142,6 +142,20 @@ async fn a_full_queue_displaces_the_newest_least_urgent_waiter() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_request_that_will_not_wait_is_refused_at_once_and_displaces_nobody() {
+    let q = queue("max_depth = 1");
+    let f = fleet(&q, 1, 1);
+    let _busy = q.try_now(&f).expect("free slot");
+    let mut low = q.enqueue(&f, LOW, WAIT).expect("room");
+    assert!(matches!(
+        q.enqueue(&f, HIGH, Duration::ZERO),
+        Err(ProxyError::QueueTimeout)
+    ));
+    assert!(answer(&mut low).is_none(), "the low waiter keeps its place");
+    assert_eq!(q.depth(), 1);
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_waiter_past_its_deadline_times_out_and_leaves() {
     let q = queue("");
     let f = fleet(&q, 1, 1);
