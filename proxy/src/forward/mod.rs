@@ -312,17 +312,6 @@ fn forward(
             declared,
             limit,
         };
-        // Boxed, so that a request waiting in the queue holds that state only, not also the
-        // routing and lookup state above (see `handle_direct`).
-        Box::pin(dispatch(
-            &worker,
-            route,
-            request,
-            head,
-            cached,
-            &request_id,
-            started,
-        ))
-        .await
+        dispatch(&worker, route, request, head, cached, &request_id, started).await
     }
 }
