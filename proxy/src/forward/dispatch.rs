@@ -19,17 +19,17 @@ use crate::headers::{self, X_REQUEST_ID};
 use crate::route::RouteMatch;
 use crate::server::Worker;
 
-/// Takes a slot on the least-loaded instance, waiting in the queue if all are busy, and
-/// sends the request (already rewritten for the instance) to it, or switches protocols
-/// when `upgrade`.
+/// Takes a slot on the least-loaded instance, waiting in the queue if all are busy, then
+/// rewrites the request with `head` and sends it to the instance (or switches protocols
+/// when the client asked to). `request` is taken out of its place once a slot is granted.
 #[expect(
     clippy::manual_async_fn,
-    reason = "an async fn keeps a second copy of the request"
+    reason = "an async fn keeps a second copy of its arguments (the rewrite is 168 bytes)"
 )]
 pub(super) fn dispatch<'a>(
     worker: &'a Rc<Worker>,
     route: &'a RouteMatch,
-    request: Request<ClientBody>,
+    request: &'a mut Request<ClientBody>,
     head: Rewrite<'a>,
     mut cached: Option<Box<Pending>>,
     request_id: &'a HeaderValue,
@@ -37,13 +37,13 @@ pub(super) fn dispatch<'a>(
 ) -> impl Future<Output = Result<Forwarded, Refusal>> + 'a {
     async move {
         let shared = &worker.shared;
-        let upgrade = asks_protocol_switch(&request);
+        let upgrade = asks_protocol_switch(request);
         let failed = |forwarded| Failed {
             function: route.function,
             started,
             forwarded,
         };
-        let (mut lease, waited) = match acquire(worker, route, &request, request_id).await {
+        let (mut lease, waited) = match acquire(worker, route, request, request_id).await {
             Ok(acquired) => acquired,
             Err(error) => {
                 return stale_or(worker, failed(false), cached, error, request_id);
@@ -53,7 +53,9 @@ pub(super) fn dispatch<'a>(
         // smaller than the instance's (the forwarding fields would grow its header map).
         // The rewritten request goes straight into the boxed exchange below, never into a
         // local of this future, whose size every queued request pays.
-        let outbound = |request| {
+        let outbound = |request: &mut Request<ClientBody>| {
+            // Taken, not cloned: what is left behind is an empty request, never used.
+            let request = std::mem::replace(request, Request::new(ClientBody::Empty));
             let mut outbound = head.apply(request);
             if let Some(pending) = &mut cached {
                 pending.prepare(outbound.headers_mut());

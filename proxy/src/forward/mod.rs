@@ -312,6 +312,17 @@ fn forward(
             declared,
             limit,
         };
-        dispatch(&worker, route, request, head, cached, &request_id, started).await
+        // The request is lent, not moved: moved, this future would keep its own dead copy
+        // of the head beside dispatch's, in every queued request.
+        dispatch(
+            &worker,
+            route,
+            &mut request,
+            head,
+            cached,
+            &request_id,
+            started,
+        )
+        .await
     }
 }
