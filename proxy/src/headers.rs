@@ -205,9 +205,31 @@ fn write_hex(out: &mut [u8], mut value: u64) {
     }
 }
 
+/// The decimal digits of `n`, written into `buffer`: header values built by hand on hot
+/// paths, where `format!` costs several hundred instructions.
+pub fn decimal(n: u64, buffer: &mut [u8; 20]) -> &[u8] {
+    let mut start = buffer.len();
+    let mut rest = n;
+    loop {
+        start -= 1;
+        buffer[start] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            return &buffer[start..];
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decimal_writes_every_digit_of_any_u64() {
+        for n in [0, 7, 10, 99, 1_000_003, u64::MAX] {
+            assert_eq!(decimal(n, &mut [0; 20]), n.to_string().as_bytes());
+        }
+    }
 
     fn map(pairs: &[(&str, &str)]) -> HeaderMap {
         let mut headers = HeaderMap::new();

@@ -282,23 +282,13 @@ fn server_timing(waited: Option<Waited>, function: Duration) -> HeaderValue {
 /// returns how many bytes it wrote (at most 22).
 fn write_tenths_of_ms(out: &mut [u8], duration: Duration) -> usize {
     let tenths = u64::try_from(duration.as_micros() / 100).unwrap_or(u64::MAX);
-    let mut digits = [0u8; 20];
-    let mut n = 0;
-    let mut rest = tenths / 10;
-    loop {
-        digits[n] = b'0' + (rest % 10) as u8;
-        n += 1;
-        rest /= 10;
-        if rest == 0 {
-            break;
-        }
-    }
-    for (i, digit) in digits[..n].iter().rev().enumerate() {
-        out[i] = *digit;
-    }
-    out[n] = b'.';
-    out[n + 1] = b'0' + (tenths % 10) as u8;
-    n + 2
+    let mut buffer = [0; 20];
+    let digits = headers::decimal(tenths / 10, &mut buffer);
+    let whole = digits.len();
+    out[..whole].copy_from_slice(digits);
+    out[whole] = b'.';
+    out[whole + 1] = b'0' + (tenths % 10) as u8;
+    whole + 2
 }
 
 #[cfg(test)]
