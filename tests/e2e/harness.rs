@@ -196,8 +196,21 @@ pub async fn collect(response: Response<hyper::body::Incoming>) -> Answer {
 
 /// A GET with `host`.
 pub async fn get(addr: SocketAddr, host: &str, path: &str) -> Answer {
-    let request = Request::get(path)
-        .header("host", host)
+    get_with(addr, host, path, &[]).await
+}
+
+/// A GET with `host` and extra header fields.
+pub async fn get_with(
+    addr: SocketAddr,
+    host: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Answer {
+    let mut request = Request::get(path).header("host", host);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let request = request
         .body(Empty::<Bytes>::new())
         .expect("a valid request");
     send(addr, request).await

@@ -3,13 +3,10 @@
 
 use std::sync::{Arc, Mutex};
 
-use bytes::Bytes;
-use http::Request;
-use http_body_util::Empty;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
-use crate::harness::{Answer, Tidegate, function_state, get, one_function, send, wait_until};
+use crate::harness::{Answer, Tidegate, function_state, get, get_with, one_function, wait_until};
 use crate::upstream::Upstream;
 
 /// One instance, one slot; `queue` is added to `[functions.f.queue]`.
@@ -19,21 +16,6 @@ fn single_slot(upstream: &Upstream, queue: &str) -> String {
         "",
         &format!("[functions.f.scaling]\ncontainer_concurrency = 1\n[functions.f.queue]\n{queue}"),
     )
-}
-
-/// A GET with extra headers.
-async fn get_with(addr: std::net::SocketAddr, path: &str, headers: &[(&str, &str)]) -> Answer {
-    let mut request = Request::get(path).header("host", "x");
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    send(
-        addr,
-        request
-            .body(Empty::<Bytes>::new())
-            .expect("a valid request"),
-    )
-    .await
 }
 
 async fn queued(proxy: &Tidegate) -> u64 {
@@ -64,7 +46,7 @@ async fn a_high_request_sent_after_many_low_ones_is_served_first() {
     let mut send_one = |name: &'static str, class: &'static str| {
         let (http, order) = (proxy.http, order.clone());
         tasks.push(tokio::spawn(async move {
-            let answer = get_with(http, "/slow/50", &[("x-tidegate-priority", class)]).await;
+            let answer = get_with(http, "x", "/slow/50", &[("x-tidegate-priority", class)]).await;
             order.lock().expect("order lock").push(name);
             answer
         }));
@@ -115,26 +97,24 @@ async fn a_full_queue_answers_queue_full_and_a_more_urgent_request_displaces() {
     let holder = hold_slot(&proxy, 3000).await;
     let http = proxy.http;
 
-    let low =
-        tokio::spawn(
-            async move { get_with(http, "/low", &[("x-tidegate-priority", "low")]).await },
-        );
+    let low = tokio::spawn(async move {
+        get_with(http, "x", "/low", &[("x-tidegate-priority", "low")]).await
+    });
     wait_until("the low request is queued", || async {
         queued(&proxy).await == 1
     })
     .await;
 
     // Not more urgent than the low waiter: refused.
-    let refused = get_with(http, "/also-low", &[("x-tidegate-priority", "low")]).await;
+    let refused = get_with(http, "x", "/also-low", &[("x-tidegate-priority", "low")]).await;
     assert_eq!(refused.status, 503);
     assert_eq!(refused.error_code(), "QUEUE_FULL");
     assert!(refused.headers.contains_key("retry-after"));
 
     // More urgent: takes the low waiter's place, which is answered QUEUE_FULL.
-    let high =
-        tokio::spawn(
-            async move { get_with(http, "/high", &[("x-tidegate-priority", "high")]).await },
-        );
+    let high = tokio::spawn(async move {
+        get_with(http, "x", "/high", &[("x-tidegate-priority", "high")]).await
+    });
     let displaced = low.await.expect("low task");
     assert_eq!(displaced.status, 503);
     assert_eq!(displaced.error_code(), "QUEUE_FULL");
@@ -158,7 +138,13 @@ async fn a_waiter_past_its_timeout_gets_queue_timeout() {
 
     // The client asks for a shorter wait than configured.
     // Had its header been ignored, it would have waited for the holder and been served.
-    let answer = get_with(proxy.http, "/x", &[("x-tidegate-queue-timeout", "200ms")]).await;
+    let answer = get_with(
+        proxy.http,
+        "x",
+        "/x",
+        &[("x-tidegate-queue-timeout", "200ms")],
+    )
+    .await;
     assert_eq!(answer.status, 504);
     assert_eq!(answer.error_code(), "QUEUE_TIMEOUT");
     assert_eq!(queued(&proxy).await, 0, "it left the queue");

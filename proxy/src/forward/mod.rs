@@ -245,12 +245,22 @@ fn forward(
             return Err(routed(ProxyError::BodyTooLarge { limit }));
         }
 
+        // A target that cannot be forwarded is refused now, before the cache or the queue.
+        let head = Rewrite {
+            conn: &conn,
+            new_uri: upstream_uri(request.uri(), route.strip).map_err(routed)?,
+            host_value,
+            host_in_uri,
+            declared,
+            limit,
+        };
+
         // Answer from the response cache when it can, before any instance slot is taken: a
         // hit never queues, never starts an instance, and is not an execution.
         let mut cached = None;
         if let Some(cache) = &shared.functions[route.function].cache {
             let scheme = conn.forwarded.proto.to_str().unwrap_or("http");
-            let host = host_value.to_str().unwrap_or("");
+            let host = head.host_value.to_str().unwrap_or("");
             // Boxed: only cache-enabled functions pay for the lookup's state.
             let lookup = Box::pin(cache.lookup(&request, scheme, host, &request_id)).await;
             match lookup.map_err(routed)? {
@@ -263,14 +273,6 @@ fn forward(
                 }
                 Lookup::Refresh(response, pending) => {
                     // Served stale at once; one background request refreshes the stored copy.
-                    let head = Rewrite {
-                        conn: &conn,
-                        new_uri: upstream_uri(request.uri(), route.strip).map_err(routed)?,
-                        host_value,
-                        host_in_uri,
-                        declared,
-                        limit,
-                    };
                     // It is a GET even for a HEAD client, since only a GET's answer can be
                     // stored, and it carries the cache's validators rather than the client's.
                     let mut request = head.apply(request).map(|_| RequestBody::empty());
@@ -303,15 +305,6 @@ fn forward(
             }
         }
 
-        // A target that cannot be forwarded is refused now, not after waiting for a slot.
-        let head = Rewrite {
-            conn: &conn,
-            new_uri: upstream_uri(request.uri(), route.strip).map_err(routed)?,
-            host_value,
-            host_in_uri,
-            declared,
-            limit,
-        };
         // The request is lent, not moved: moved, this future would keep its own dead copy
         // of the head beside dispatch's, in every queued request.
         dispatch(
