@@ -431,5 +431,5 @@ pub fn merge_not_modified(stored: &mut HeaderMap, not_modified: &HeaderMap) {
 }
 
 #[cfg(test)]
-#[path = "freshness_tests.rs"]
+#[path = "freshness_tests/mod.rs"]
 mod tests;
