@@ -93,7 +93,8 @@ pub fn update_gauges(shared: &Shared) {
         // date here, at scrape time.
         if let Some(cache) = &function.cache {
             for outcome in Outcome::ALL {
-                counter!(CACHE_REQUESTS_TOTAL, "function" => name.clone(), "result" => outcome.label())
+                let result = outcome.label();
+                counter!(CACHE_REQUESTS_TOTAL, "function" => name.clone(), "result" => result)
                     .absolute(cache.counted(outcome));
             }
             gauge!(CACHE_BYTES, "function" => name).set(cache.bytes() as f64);

@@ -138,7 +138,11 @@ async fn route(
             if !handle.set_manual(manual) {
                 return Err(ProxyError::ShuttingDown);
             }
-            tracing::info!(function = %function.name, ?manual, "manual scaling set through the admin API");
+            tracing::info!(
+                function = %function.name,
+                ?manual,
+                "manual scaling set through the admin API",
+            );
             Ok(json_response(&function_json(function)))
         }
         ["v1", "cache", "purge"] => {

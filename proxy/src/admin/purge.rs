@@ -88,6 +88,13 @@ pub fn purge(body: &[u8], functions: &[FunctionRuntime]) -> Result<usize, ProxyE
     } else {
         cache.purge(|_, _| true)
     };
-    tracing::info!(function = %function.name, purged, url = ?purge.url, prefix = ?purge.prefix, tag = ?purge.tag, "cache purged through the admin API");
+    tracing::info!(
+        function = %function.name,
+        purged,
+        url = ?purge.url,
+        prefix = ?purge.prefix,
+        tag = ?purge.tag,
+        "cache purged through the admin API",
+    );
     Ok(purged)
 }

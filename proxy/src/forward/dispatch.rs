@@ -56,7 +56,7 @@ pub(super) fn dispatch<'a>(
         let outbound = |request: &mut Request<ClientBody>| {
             // Taken, not cloned: what is left behind is an empty request, never used.
             let request = std::mem::replace(request, Request::new(ClientBody::Empty));
-            let mut outbound = head.apply(request);
+            let mut outbound = head.apply(request, upgrade);
             if let Some(pending) = &mut cached {
                 pending.prepare(outbound.headers_mut());
             }
@@ -235,7 +235,11 @@ pub(super) async fn acquire<B: WatchHangup>(
         granted = waiter.granted() => granted?,
         () = hung_up => {
             // Dropping the waiter withdraws it; nothing is forwarded for this client.
-            tracing::debug!(function = %runtime.name, request_id = ?request_id, "client left the queue");
+            tracing::debug!(
+                function = %runtime.name,
+                request_id = ?request_id,
+                "client left the queue",
+            );
             return Err(ProxyError::ClientGone);
         }
     };

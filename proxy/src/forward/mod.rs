@@ -129,7 +129,12 @@ fn refused(
         cache,
     } = refusal;
     let name = function.map(|i| &*worker.shared.functions[i].name);
-    tracing::debug!(function = name, code = error.code(), request_id = ?request_id, "request refused");
+    tracing::debug!(
+        function = name,
+        code = error.code(),
+        request_id = ?request_id,
+        "request refused",
+    );
     worker
         .metrics
         .record(function, error.status(), started.elapsed());
@@ -275,7 +280,9 @@ fn forward(
                     // Served stale at once; one background request refreshes the stored copy.
                     // It is a GET even for a HEAD client, since only a GET's answer can be
                     // stored, and it carries the cache's validators rather than the client's.
-                    let mut request = head.apply(request).map(|_| RequestBody::empty());
+                    // A request asking to switch protocols bypasses the cache: never here.
+                    let upgrade = false;
+                    let mut request = head.apply(request, upgrade).map(|_| RequestBody::empty());
                     *request.method_mut() = Method::GET;
                     for name in [
                         header::IF_NONE_MATCH,

@@ -30,7 +30,11 @@ pub(super) async fn run(
     let mut lease = match acquire(&worker, &route, &request, &request_id).await {
         Ok((lease, _)) => lease,
         Err(error) => {
-            tracing::debug!(function = %name, code = error.code(), "background refresh found no instance");
+            tracing::debug!(
+                function = %name,
+                code = error.code(),
+                "background refresh found no instance",
+            );
             return;
         }
     };

@@ -35,8 +35,8 @@ impl Rewrite<'_> {
     /// The request as the instance gets it: HTTP/1.1, the prefix stripped, hop-by-hop
     /// fields gone (but those of a protocol switch), `Forwarded` set, and its body
     /// counted against the limit unless its declared length was already checked.
-    pub(super) fn apply(self, request: Request<ClientBody>) -> Request<RequestBody> {
-        let upgrade = asks_protocol_switch(&request);
+    /// `upgrade` is [`asks_protocol_switch`] of `request`, already worked out by the caller.
+    pub(super) fn apply(self, request: Request<ClientBody>, upgrade: bool) -> Request<RequestBody> {
         let http2 = request.version() == Version::HTTP_2;
         let (mut parts, body) = request.into_parts();
         if let Some(uri) = self.new_uri {

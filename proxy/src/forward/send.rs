@@ -32,7 +32,11 @@ pub(super) async fn send(
             let (conn, reused) = match worker.pools.checkout(instance.id(), instance.addr()).await {
                 Ok(checked_out) => checked_out,
                 Err(error) => {
-                    tracing::debug!(instance = %instance.id(), %error, "cannot connect to instance");
+                    tracing::debug!(
+                        instance = %instance.id(),
+                        %error,
+                        "cannot connect to instance",
+                    );
                     // Nothing was sent, so another instance may take the request: the
                     // instance may have just died, before its provider noticed.
                     if reroutes < MAX_REROUTES && lease.reroute() {

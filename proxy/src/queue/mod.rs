@@ -149,7 +149,10 @@ impl Queue {
         let resolved = self.classes.resolve(headers, route_priority);
         if resolved.unknown {
             self.stats.unknown_priority();
-            tracing::debug!(function = %self.function, "unknown priority class; using the fallback");
+            tracing::debug!(
+                function = %self.function,
+                "unknown priority class; using the fallback",
+            );
         }
         resolved.class
     }

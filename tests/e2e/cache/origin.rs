@@ -6,8 +6,8 @@
 //! (Cache-Tag), `skey` (Surrogate-Key), `status`, `size` (body bytes), `sleep`
 //! (milliseconds before answering), `location` (Location), `cl` (Content-Location), and
 //! for 304 answers only `cc304` (their Cache-Control) and `cookie304` (a Set-Cookie).
-//! A request with `Upgrade` is switched (101). The request header `x-origin-sleep` overrides `sleep` without changing the URL (the
-//! cache key). The body is `exec N` (N counts from 1), padded to `size`.
+//! A request with `Upgrade` is switched (101). The request header `x-origin-sleep`
+//! overrides `sleep` without changing the URL (the cache key). The body is `exec N` (N counts from 1), padded to `size`.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
