@@ -426,7 +426,7 @@ fn cache_status(value: String) -> HeaderValue {
 }
 
 /// Sets `x-tidegate-cache` and `Cache-Status` on a response.
-pub fn label(headers: &mut HeaderMap, outcome: Outcome, cache_status: HeaderValue) {
+fn label(headers: &mut HeaderMap, outcome: Outcome, cache_status: HeaderValue) {
     headers.insert(X_TIDEGATE_CACHE, outcome.header());
     headers.insert(CACHE_STATUS, cache_status);
 }
